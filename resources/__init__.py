@@ -1,0 +1,1 @@
+"""Resources: one ConfigurableResource per external system Distillery talks to."""
