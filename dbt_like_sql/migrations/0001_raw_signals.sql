@@ -33,6 +33,7 @@ CREATE TABLE ingest_batches (
     accepted      integer     NOT NULL,
     duplicates    integer     NOT NULL,
     rejected      integer     NOT NULL,
+    rate_limited  integer     NOT NULL DEFAULT 0,
     seconds       double precision NOT NULL,
     created_at    timestamptz NOT NULL DEFAULT now()
 );

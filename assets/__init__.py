@@ -1,0 +1,1 @@
+"""Software-defined assets of the signal lifecycle, each with its own checks."""

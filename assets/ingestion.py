@@ -1,0 +1,380 @@
+"""Batch ingestion: one code path from any batch (records, NDJSON, Parquet, Arrow) to raw_signals.
+
+A batch is validated as a whole in DuckDB over Arrow, its event_ids are claimed in the dedup
+ledger, and the rows it owns are COPYed straight into the receive day's partition; rejected
+lines go to `signal_rejects` with their reason. One batch is one transaction, so a killed batch
+leaves nothing behind and re-sending it stores nothing twice.
+"""
+
+import hashlib
+import io
+import json
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+from psycopg import sql
+from pydantic import Field
+
+from resources.postgres import PostgresResource
+from resources.sql import load, statement
+
+EVENT_TYPES = ("view", "click", "scroll", "dwell", "search", "save", "book", "chat_message")
+SIGNAL_COLUMNS = (
+    "event_id", "user_id", "session_id", "event_type", "occurred_at",
+    "received_at", "city", "item_id", "dwell_ms", "props", "batch_id",
+)
+REJECT_COLUMNS = ("batch_id", "source", "received_at", "reason", "detail", "event_id", "user_id", "raw")
+READ_BLOCK_BYTES = 16 * 1024 * 1024
+
+
+class CircuitOpenError(RuntimeError):
+    """Ingestion is stopped until a person resets the circuit breaker."""
+
+
+@dataclass
+class IngestReport:
+    """What one batch did: the figures the CLI prints and the assets report as metadata."""
+
+    source: str
+    batch_id: int | None = None
+    received_at: datetime | None = None
+    rows_in: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    rate_limited: int = 0
+    rejects_by_reason: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+    already_ingested: bool = False
+
+    @property
+    def received_day(self) -> date | None:
+        return self.received_at.date() if self.received_at else None
+
+    def add(self, other: "IngestReport") -> None:
+        for name in ("rows_in", "accepted", "duplicates", "rejected", "rate_limited", "seconds"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.rejects_by_reason.update(other.rejects_by_reason)
+
+
+@dataclass(frozen=True)
+class BreakerState:
+    open: bool
+    reason: str | None
+    opened_at: datetime | None
+    reset_at: datetime | None
+    reset_by: str | None
+
+
+class SignalIngestor(dg.ConfigurableResource):
+    """The ingestion policy and the one path every entry point (API, CLI, sensor) goes through."""
+
+    postgres: dg.ResourceDependency[PostgresResource]
+    event_types: list[str] = Field(default_factory=lambda: list(EVENT_TYPES))
+    max_line_bytes: int = Field(default=64 * 1024, description="Larger signals are quarantined.")
+    max_json_depth: int = 32
+    max_id_length: int = 256
+    future_tolerance_hours: int = Field(default=24, description="How far occurred_at may run ahead of receipt.")
+    oldest_occurred_at: str = Field(default="2000-01-01T00:00:00+00:00", description="Earlier occurred_at is quarantined.")
+    max_signals_per_user_per_day: int | None = Field(
+        default=None, description="Abuse guard: signals over this per user and day are quarantined."
+    )
+    breaker_error_rate: float = Field(default=0.05, description="Invalid share of recent rows that stops ingestion.")
+    breaker_window_batches: int = Field(default=20, ge=1)
+    breaker_min_rows: int = Field(default=1000, ge=1, description="Fewer recent rows than this never trip it.")
+    chunk_rows: int = Field(default=100_000, ge=1, description="Rows validated and copied per step.")
+    reject_raw_cap: int = Field(default=2048, description="Characters of a rejected line kept for inspection.")
+
+    # -- entry points ---------------------------------------------------------------------------
+
+    def ingest_records(
+        self, records: Iterable[dict], source: str = "api", received_at: datetime | None = None
+    ) -> IngestReport:
+        """A batch of signal dicts from the product backend (datetimes become ISO strings)."""
+        lines = [json.dumps(record, default=str, ensure_ascii=False).encode() for record in records]
+        return self.ingest_lines([lines], source, received_at)
+
+    def ingest_ndjson(self, data: bytes, source: str = "api", received_at: datetime | None = None) -> IngestReport:
+        return self.ingest_lines(_split_lines(io.BytesIO(data), self.chunk_rows), source, received_at)
+
+    def ingest_arrow(self, table: pa.Table, source: str = "arrow", received_at: datetime | None = None) -> IngestReport:
+        return self.ingest_lines(_arrow_as_lines(table.to_batches(self.chunk_rows)), source, received_at)
+
+    def ingest_file(self, path: Path, received_at: datetime | None = None) -> IngestReport:
+        """An NDJSON (.ndjson/.jsonl/.json) or Parquet file; a file that cannot be read is one quarantined row."""
+        path = Path(path)
+        checksum = _sha256(path)
+        with self.postgres.connection() as conn:
+            done = conn.execute(load("ingest/batch_by_checksum"), (checksum,)).fetchone()
+        if done:
+            return IngestReport(source=str(path), batch_id=done[0], already_ingested=True)
+        if path.suffix == ".parquet":
+            try:
+                parquet = pq.ParquetFile(path)
+            except (pa.ArrowException, OSError) as error:
+                return self._quarantine_file(path, checksum, received_at, error)
+            chunks: Iterable = _arrow_as_lines(parquet.iter_batches(batch_size=self.chunk_rows))
+        else:
+            chunks = _split_lines(path.open("rb"), self.chunk_rows)
+        try:
+            return self.ingest_lines(chunks, str(path), received_at, source_sha256=checksum)
+        except (pa.ArrowException, duckdb.Error, OSError) as error:
+            return self._quarantine_file(path, checksum, received_at, error)
+
+    # -- the path -------------------------------------------------------------------------------
+
+    def ingest_lines(
+        self,
+        chunks: Iterable[list[bytes] | pa.Array],
+        source: str,
+        received_at: datetime | None = None,
+        source_sha256: str | None = None,
+    ) -> IngestReport:
+        """Validates, deduplicates and stores one batch given as chunks of raw lines; one transaction."""
+        started = time.perf_counter()
+        self.raise_if_breaker_open()
+        received_at = (received_at or datetime.now(UTC)).astimezone(UTC)
+        report = IngestReport(source=source, received_at=received_at)
+        validator = _Validator(self, received_at)
+        with self.postgres.connection() as conn:
+            partition = conn.execute("SELECT ensure_raw_signals_partition(%s)", (received_at.date(),)).fetchone()[0]
+            report.batch_id = conn.execute(
+                load("ingest/open_batch"),
+                {"source": source, "source_sha256": source_sha256, "received_at": received_at},
+            ).fetchone()[0]
+            conn.execute(load("ingest/create_claim_table"))
+            # Validation of the next chunk (DuckDB, releases the GIL) overlaps the COPY of this one.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                pending = None
+                for chunk in chunks:
+                    upcoming = pool.submit(validator.validate, _as_binary(chunk))
+                    if pending is not None:
+                        report.add(self._store(conn, partition, report, pending.result()))
+                    pending = upcoming
+                if pending is not None:
+                    report.add(self._store(conn, partition, report, pending.result()))
+            report.seconds = time.perf_counter() - started
+            conn.execute(
+                load("ingest/close_batch"),
+                {
+                    "batch_id": report.batch_id, "rows_in": report.rows_in, "accepted": report.accepted,
+                    "duplicates": report.duplicates, "rejected": report.rejected,
+                    "rate_limited": report.rate_limited, "seconds": report.seconds,
+                },
+            )
+        self._update_breaker()
+        return report
+
+    def _store(self, conn: psycopg.Connection, partition: str, batch: IngestReport, validated: pa.Table) -> IngestReport:
+        step = IngestReport(source=batch.source, rows_in=validated.num_rows)
+        good_mask = pc.is_null(validated["reason"])
+        rejects = validated.filter(pc.invert(good_mask))
+        good = validated.filter(pc.and_(good_mask, pc.invert(validated["repeated_in_batch"])))
+        step.duplicates = validated.num_rows - rejects.num_rows - good.num_rows
+
+        owned = _claim_event_ids(conn, good["event_id"], batch.received_at.date())
+        fresh = good.filter(pc.is_in(good["event_id"], value_set=owned))
+        step.duplicates += good.num_rows - fresh.num_rows
+
+        if self.max_signals_per_user_per_day is not None and fresh.num_rows:
+            fresh, limited = self._apply_user_cap(conn, fresh, batch.received_at.date())
+            rejects = pa.concat_tables([rejects, limited], promote_options="permissive")
+            step.rate_limited = limited.num_rows
+
+        signals = pl.from_arrow(fresh).with_columns(
+            pl.lit(batch.received_at).alias("received_at"), pl.lit(batch.batch_id).alias("batch_id")
+        )
+        _copy(conn, statement("ingest/copy_signals").format(partition=sql.Identifier(partition)), signals.select(SIGNAL_COLUMNS))
+        step.accepted = fresh.num_rows
+
+        if rejects.num_rows:
+            quarantined = pl.from_arrow(rejects.select(["reason", "detail", "event_id", "user_id", "raw"])).with_columns(
+                pl.lit(batch.batch_id).alias("batch_id"),
+                pl.lit(batch.source).alias("source"),
+                pl.lit(batch.received_at).alias("received_at"),
+            )
+            _copy(conn, load("ingest/copy_rejects"), quarantined.select(REJECT_COLUMNS))
+            step.rejected = rejects.num_rows
+            step.rejects_by_reason.update(dict(Counter(rejects["reason"].to_pylist())))
+        return step
+
+    def _apply_user_cap(self, conn: psycopg.Connection, fresh: pa.Table, day: date) -> tuple[pa.Table, pa.Table]:
+        users = pc.unique(fresh["user_id"]).to_pylist()
+        stored = conn.execute(load("ingest/user_day_counts"), {"day": day, "users": users}).fetchall()
+        stored_counts = pl.DataFrame(stored, schema={"user_id": pl.String, "stored": pl.Int64}, orient="row")
+        ranked = (
+            pl.from_arrow(fresh)
+            .with_columns(pl.int_range(1, pl.len() + 1).over("user_id", order_by=["occurred_at", "event_id"]).alias("nth"))
+            .join(stored_counts, on="user_id", how="left")
+            .with_columns((pl.col("nth") + pl.col("stored").fill_null(0) > self.max_signals_per_user_per_day).alias("over"))
+        )
+        limited = ranked.filter("over").with_columns(
+            pl.lit("rate_limited").alias("reason"),
+            pl.format("user {} is over the cap of {} signals per day", "user_id", pl.lit(self.max_signals_per_user_per_day)).alias("detail"),
+            pl.concat_str(pl.lit('{"event_id":"'), "event_id", pl.lit('"}')).alias("raw"),
+        )
+        return ranked.filter(~pl.col("over")).drop("nth", "stored", "over").to_arrow(), limited.drop("nth", "stored", "over").to_arrow()
+
+    def _quarantine_file(self, path: Path, checksum: str, received_at: datetime | None, error: Exception) -> IngestReport:
+        """Keeps a whole unreadable file aside as one reject row so the landing folder moves on."""
+        received_at = (received_at or datetime.now(UTC)).astimezone(UTC)
+        report = IngestReport(source=str(path), received_at=received_at, rows_in=1, rejected=1)
+        report.rejects_by_reason["unparseable_file"] = 1
+        with self.postgres.connection() as conn:
+            report.batch_id = conn.execute(
+                load("ingest/open_batch"),
+                {"source": str(path), "source_sha256": checksum, "received_at": received_at},
+            ).fetchone()[0]
+            raw = path.read_bytes()[: self.reject_raw_cap].decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
+            quarantined = pl.DataFrame(
+                [[report.batch_id, str(path), received_at, "unparseable_file", f"{type(error).__name__}: {error}"[:500], None, None, raw]],
+                schema=list(REJECT_COLUMNS), orient="row",
+            )
+            _copy(conn, load("ingest/copy_rejects"), quarantined)
+            conn.execute(
+                load("ingest/close_batch"),
+                {"batch_id": report.batch_id, "rows_in": 1, "accepted": 0, "duplicates": 0,
+                 "rejected": 1, "rate_limited": 0, "seconds": 0.0},
+            )
+        return report
+
+    # -- circuit breaker ------------------------------------------------------------------------
+
+    def breaker_state(self) -> BreakerState:
+        with self.postgres.connection() as conn:
+            return BreakerState(*conn.execute(load("ingest/breaker_state")).fetchone())
+
+    def raise_if_breaker_open(self) -> None:
+        state = self.breaker_state()
+        if state.open:
+            raise CircuitOpenError(
+                f"ingestion is stopped since {state.opened_at:%Y-%m-%d %H:%M:%S} UTC: {state.reason}. "
+                "Inspect signal_rejects, then run `distillery ingest --resume`."
+            )
+
+    def reset_breaker(self, reset_by: str) -> None:
+        with self.postgres.connection() as conn:
+            conn.execute(load("ingest/reset_breaker"), {"reset_by": reset_by})
+
+    def _update_breaker(self) -> None:
+        with self.postgres.connection() as conn:
+            rows_in, invalid = conn.execute(
+                load("ingest/recent_error_rate"), {"batches": self.breaker_window_batches}
+            ).fetchone()
+            if rows_in >= self.breaker_min_rows and invalid / rows_in > self.breaker_error_rate:
+                reason = (
+                    f"{invalid} of the last {rows_in} rows ({invalid / rows_in:.1%}) were invalid, "
+                    f"over the {self.breaker_error_rate:.0%} limit"
+                )
+                conn.execute(load("ingest/open_breaker"), {"reason": reason})
+
+
+class _Validator:
+    """Runs the validation SQL in DuckDB; one connection per batch, used by one thread at a time."""
+
+    def __init__(self, ingestor: SignalIngestor, received_at: datetime):
+        self.connection = duckdb.connect()
+        self.connection.execute("SET TimeZone = 'UTC'")
+        self.parameters = {
+            "max_bytes": ingestor.max_line_bytes,
+            "max_depth": ingestor.max_json_depth,
+            "max_id_length": ingestor.max_id_length,
+            "event_types": list(ingestor.event_types),
+            "received_at": received_at,
+            "future_tolerance_hours": ingestor.future_tolerance_hours,
+            "oldest_occurred_at": datetime.fromisoformat(ingestor.oldest_occurred_at),
+            "raw_cap": ingestor.reject_raw_cap,
+        }
+
+    def validate(self, lines: pa.Array) -> pa.Table:
+        batch_lines = pa.table({"line_no": pa.array(range(len(lines)), pa.int64()), "line": lines})  # noqa: F841  (read by DuckDB)
+        return self.connection.sql(load("ingest/validate_lines"), params=self.parameters).to_arrow_table()
+
+
+def _claim_event_ids(conn: psycopg.Connection, event_ids: pa.ChunkedArray, received_on: date) -> pa.Array:
+    """Claims ids in the ledger; returns the ids this batch now owns (unseen before)."""
+    conn.execute(load("ingest/clear_claim_table"))
+    if len(event_ids) == 0:
+        return pa.array([], pa.string())
+    with conn.cursor().copy(load("ingest/copy_claim_ids")) as copy:
+        copy.write(_csv_bytes(pl.DataFrame({"event_id": pl.from_arrow(event_ids)})))
+    returned = io.BytesIO()
+    with conn.cursor().copy(load("ingest/claim_event_ids"), {"received_on": received_on}) as copy:
+        for block in copy:
+            returned.write(block)
+    if returned.tell() == 0:
+        return pa.array([], pa.string())
+    returned.seek(0)
+    owned = pa_csv.read_csv(
+        returned,
+        read_options=pa_csv.ReadOptions(column_names=["event_id"]),
+        convert_options=pa_csv.ConvertOptions(column_types={"event_id": pa.string()}),
+    )
+    return owned["event_id"].combine_chunks()
+
+
+def _copy(conn: psycopg.Connection, copy_statement, frame: pl.DataFrame) -> None:
+    if frame.height == 0:
+        return
+    with conn.cursor().copy(copy_statement) as copy:
+        copy.write(_csv_bytes(frame))
+
+
+def _csv_bytes(frame: pl.DataFrame) -> bytes:
+    # Polars writes null as an empty field and "" quoted, which is exactly COPY's CSV convention.
+    buffer = io.BytesIO()
+    frame.write_csv(buffer, include_header=False, datetime_format="%Y-%m-%dT%H:%M:%S%.6f%z")
+    return buffer.getvalue()
+
+
+def _split_lines(stream, chunk_rows: int) -> Iterator[list[bytes]]:
+    """Streams a byte stream as chunks of non-empty lines without holding the whole file."""
+    with stream:
+        carry = b""
+        lines: list[bytes] = []
+        while block := stream.read(READ_BLOCK_BYTES):
+            parts = (carry + block).split(b"\n")
+            carry = parts.pop()
+            lines.extend(parts)
+            while len(lines) >= chunk_rows:
+                yield lines[:chunk_rows]
+                lines = lines[chunk_rows:]
+        if carry:
+            lines.append(carry)
+        if lines:
+            yield lines
+
+
+def _arrow_as_lines(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.Array]:
+    """Turns typed batches into JSON lines so Parquet and Arrow share the validation of NDJSON."""
+    connection = duckdb.connect()
+    for record_batch in batches:
+        rows = pa.Table.from_batches([record_batch])  # noqa: F841  (read by DuckDB)
+        yield connection.sql(load("ingest/rows_as_json_lines")).to_arrow_table()["line"].combine_chunks()
+
+
+def _as_binary(chunk: list[bytes] | pa.Array) -> pa.Array:
+    if isinstance(chunk, list):
+        return pa.array(chunk, pa.binary())
+    return chunk.cast(pa.binary())
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while block := stream.read(READ_BLOCK_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
