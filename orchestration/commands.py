@@ -1,0 +1,130 @@
+"""Subcommands for ingestion and local operation: `ingest`, `dev`, `db`."""
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+from assets.ingestion import CircuitOpenError, SignalIngestor
+from orchestration.settings import Settings
+from orchestration.wiring import build_resources
+from resources.landing import BATCH_SUFFIXES, received_at_of
+from resources.postgres import embedded_server
+
+
+def register_cli(subparsers: argparse._SubParsersAction) -> None:
+    ingest = subparsers.add_parser("ingest", help="ingest NDJSON or Parquet batch files (or folders of them)")
+    ingest.add_argument("paths", nargs="*", type=Path, help="files or folders of .ndjson/.jsonl/.json/.parquet")
+    ingest.add_argument(
+        "--received-at", type=datetime.fromisoformat,
+        help="receive time for every file (default: the time in the file name, else its modification time)",
+    )
+    ingest.add_argument("--resume", action="store_true", help="reset the circuit breaker after inspecting rejects")
+    ingest.set_defaults(handler=run_ingest)
+
+    dev = subparsers.add_parser("dev", help="start the Dagster UI and daemon on the embedded database")
+    dev.add_argument("--port", type=int, default=3000)
+    dev.set_defaults(handler=run_dev)
+
+    db = subparsers.add_parser("db", help="the embedded Postgres server: print its URL, or stop it")
+    db.add_argument("action", choices=["url", "stop"])
+    db.set_defaults(handler=run_db)
+
+
+def batch_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.iterdir() if p.is_file() and p.suffix in BATCH_SUFFIXES))
+        else:
+            files.append(path)
+    return files
+
+
+def run_ingest(args: argparse.Namespace) -> int:
+    ingestor: SignalIngestor = build_resources(Settings.from_env())["ingestor"]
+    if args.resume:
+        ingestor.reset_breaker(reset_by=os.environ.get("USER", "cli"))
+        print("circuit breaker reset: ingestion accepts batches again")
+        if not args.paths:
+            return 0
+    files = batch_files(args.paths)
+    if not files:
+        print("nothing to ingest: give batch files or folders", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    totals: Counter = Counter()
+    reasons: Counter = Counter()
+    for position, path in enumerate(files, start=1):
+        if not path.exists():
+            print(f"[{position}/{len(files)}] {path}: no such file", file=sys.stderr)
+            totals["missing"] += 1
+            continue
+        try:
+            report = ingestor.ingest_file(path, args.received_at or received_at_of(path))
+        except CircuitOpenError as error:
+            print(f"refused: {error}", file=sys.stderr)
+            return 3
+        for name in ("rows_in", "accepted", "duplicates", "rejected"):
+            totals[name] += getattr(report, name)
+        reasons.update(report.rejects_by_reason)
+        elapsed = time.perf_counter() - started
+        note = " (already ingested)" if report.already_ingested else ""
+        print(
+            f"[{position}/{len(files)}] {path.name}: {report.accepted} stored, {report.duplicates} duplicates, "
+            f"{report.rejected} rejected{note} · {totals['rows_in'] / elapsed:,.0f} rows/s",
+            flush=True,
+        )
+    elapsed = time.perf_counter() - started
+    print(
+        f"{len(files)} files, {totals['rows_in']:,} rows in {elapsed:.1f}s: {totals['accepted']:,} stored, "
+        f"{totals['duplicates']:,} duplicates, {totals['rejected']:,} rejected"
+        + (f" ({', '.join(f'{r}: {n}' for r, n in reasons.most_common())})" if reasons else "")
+    )
+    return 1 if totals["missing"] else 0
+
+
+def run_dev(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    env = dict(os.environ, DAGSTER_HOME=str(settings.dagster_home), DISTILLERY_HOME=str(settings.home))
+    if not settings.database_url:
+        # Started once here and left running, so the UI, daemon and run workers share one server.
+        env["DATABASE_URL"] = embedded_server(settings.home / "pg", cleanup_mode=None).get_uri()
+    settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable, "-m", "dagster", "dev", "-m", "orchestration.definitions",
+        "-h", "127.0.0.1", "-p", str(args.port),
+    ]
+    print(f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={settings.dagster_home}); Ctrl-C stops it")
+    # Its own process group, so one signal stops the webserver, daemon and code server together.
+    process = subprocess.Popen(command, env=env, start_new_session=True)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def run_db(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    if settings.database_url:
+        print("DATABASE_URL points at an external server; nothing embedded to manage", file=sys.stderr)
+        return 2
+    server = embedded_server(settings.home / "pg", cleanup_mode=None)
+    if args.action == "url":
+        print(server.get_uri())
+    else:
+        server.stop()
+        print(f"stopped the embedded server in {settings.home / 'pg'}")
+    return 0
