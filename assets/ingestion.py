@@ -182,11 +182,12 @@ class SignalIngestor(dg.ConfigurableResource):
         step = IngestReport(source=batch.source, rows_in=validated.num_rows)
         good_mask = pc.is_null(validated["reason"])
         rejects = validated.filter(pc.invert(good_mask))
-        good = validated.filter(pc.and_(good_mask, pc.invert(validated["repeated_in_batch"])))
-        step.duplicates = validated.num_rows - rejects.num_rows - good.num_rows
+        valid = validated.filter(good_mask)
+        good = pl.from_arrow(valid).unique(subset="event_id", keep="first", maintain_order=True).to_arrow()
+        step.duplicates = valid.num_rows - good.num_rows
 
-        owned = _claim_event_ids(conn, good["event_id"], batch.received_at.date())
-        fresh = good.filter(pc.is_in(good["event_id"], value_set=owned))
+        seen_before = _claim_event_ids(conn, good["event_id"], batch.received_at.date())
+        fresh = good.filter(pc.invert(pc.is_in(good["event_id"], value_set=seen_before)))
         step.duplicates += good.num_rows - fresh.num_rows
 
         if self.max_signals_per_user_per_day is not None and fresh.num_rows:
@@ -300,12 +301,12 @@ class _Validator:
         }
 
     def validate(self, lines: pa.Array) -> pa.Table:
-        batch_lines = pa.table({"line_no": pa.array(range(len(lines)), pa.int64()), "line": lines})  # noqa: F841  (read by DuckDB)
+        batch_lines = pa.table({"line": lines})  # noqa: F841  (read by DuckDB)
         return self.connection.sql(load("ingest/validate_lines"), params=self.parameters).to_arrow_table()
 
 
 def _claim_event_ids(conn: psycopg.Connection, event_ids: pa.ChunkedArray, received_on: date) -> pa.Array:
-    """Claims ids in the ledger; returns the ids this batch now owns (unseen before)."""
+    """Claims ids in the ledger; returns the ids that were claimed before (duplicates), usually few."""
     conn.execute(load("ingest/clear_claim_table"))
     if len(event_ids) == 0:
         return pa.array([], pa.string())

@@ -1,12 +1,14 @@
--- Types every field of a batch of raw signal lines (DuckDB over Arrow `batch_lines(line_no, line)`); reason is NULL for good rows.
+-- Types every field of a batch of raw signal lines (DuckDB over Arrow `batch_lines(line)`); reason is NULL for good rows.
 WITH decoded AS (
-    SELECT line_no, line, octet_length(line) AS bytes, try(decode(line)) AS txt
+    SELECT line, octet_length(line) AS bytes, try(decode(line)) AS txt
     FROM batch_lines
 ),
 checked AS (
     SELECT *,
         txt IS NOT NULL AND bytes <= $max_bytes AND json_valid(txt) AS is_json,
-        txt IS NOT NULL AND regexp_matches(txt, '\x00|(^|[^\\])(\\\\)*\\u0000') AS has_nul
+        -- The cheap substring test first; the exact (escape-aware) pattern only where it matched.
+        txt IS NOT NULL AND (contains(txt, chr(0)) OR (contains(txt, '\u0000')
+            AND regexp_matches(txt, '(^|[^\\])(\\\\)*\\u0000'))) AS has_nul
     FROM decoded
     -- Blank lines (a trailing newline, a keep-alive) are not signals.
     WHERE txt IS NULL OR length(trim(txt, chr(9) || chr(10) || chr(13) || ' ')) > 0
@@ -23,7 +25,8 @@ extracted AS (
             '$.props', '$.props.city', '$.props.item_id', '$.props.dwell_ms'
         ]) END AS v,
         -- Exact nesting depth only for the rare lines with enough brackets to be too deep.
-        CASE WHEN is_json AND length(txt) - length(regexp_replace(txt, '[\[{]', '', 'g')) > $max_depth
+        CASE WHEN is_json AND length(txt) > 2 * $max_depth
+                AND length(txt) - length(replace(replace(txt, '{', ''), '[', '')) > $max_depth
             THEN list_reduce(
                 list_transform(
                     string_split(regexp_replace(regexp_replace(txt, '"(?:[^"\\]|\\.)*"', '', 'g'), '[^\[\]{}]', '', 'g'), ''),
@@ -75,7 +78,6 @@ judged AS (
     FROM typed
 )
 SELECT
-    line_no,
     reason,
     CASE reason
         WHEN 'invalid_utf8' THEN 'line is not valid UTF-8'
@@ -110,7 +112,5 @@ SELECT
     v[7] AS city,
     v[8] AS item_id,
     dwell AS dwell_ms,
-    coalesce(CASE WHEN t[6] = 'OBJECT' THEN v[6] END, '{}') AS props,
-    reason IS NULL AND row_number() OVER (PARTITION BY event_uuid, reason IS NULL ORDER BY line_no) > 1 AS repeated_in_batch
+    coalesce(CASE WHEN t[6] = 'OBJECT' THEN v[6] END, '{}') AS props
 FROM judged
-ORDER BY line_no
