@@ -11,6 +11,8 @@ from psycopg import sql
 
 from resources.postgres import PostgresResource, close_pools, embedded_server
 
+pytest_plugins = ["tests.fake_gemini"]
+
 
 @pytest.fixture(scope="session")
 def pg_server():
