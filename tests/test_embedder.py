@@ -132,9 +132,9 @@ def test_nan_zero_and_wrong_dimension_vectors_are_rejected(monkeypatch):
 
 
 def test_unknown_provider_is_a_configuration_error():
-    message = "unknown embedding provider 'gemini'; available: local"
+    message = "unknown embedding provider 'openai'; available: local, gemini"
     with pytest.raises(ValidationError, match=message):
-        EmbedderResource(provider="gemini")
+        EmbedderResource(provider="openai")
 
 
 def test_model_loads_and_embeds_with_no_network():
