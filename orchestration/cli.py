@@ -4,11 +4,13 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from orchestration import commands
+from orchestration import commands, demo, synthetic
 
 # Each module adds its subcommands; a subcommand's handler takes the parsed args and returns an exit code.
 COMMAND_MODULES: list[Callable[[argparse._SubParsersAction], None]] = [
     commands.register_cli,
+    synthetic.register_cli,
+    demo.register_cli,
 ]
 
 
