@@ -1,0 +1,2 @@
+-- Every row of one partition of a declared table, for its archive before the drop.
+SELECT * FROM {table}
