@@ -1,0 +1,420 @@
+"""profile_embeddings: one vector per user profile in pgvector, refreshed only when the profile's text changes.
+
+The text embedded is the profile's canonical text (`profile_canonical_text` in Postgres), built only
+from discrete facets, so weight drift leaves it, its sha256 and its vector alone. All models share
+one table with an untyped `vector` column; each model has a partial HNSW index on the column cast
+to its own dimension. A newly configured model is built beside the serving one and takes over when
+every profile has its vector; the old model's vectors and index are then deleted.
+"""
+
+import hashlib
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import dagster as dg
+import numpy as np
+import psycopg
+from pgvector import Vector
+from pgvector.psycopg import register_vector
+from psycopg import sql
+
+from assets.partitions import daily_partition
+from resources.embedder import EmbedderResource
+from resources.postgres import PostgresResource
+from resources.sql import load, statement
+
+DIMENSION_MATCHES_MODEL = "dimension_matches_model"
+VECTORS_FINITE_AND_UNIT_NORM = "vectors_finite_and_unit_norm"
+EVERY_PROFILE_HAS_FRESH_EMBEDDING = "every_profile_has_fresh_embedding"
+HNSW_RECALL_AT_10 = "hnsw_recall_at_10"
+
+# Chosen with bench/embeddings.py at 100K x 384 (see its docstring for the sweep).
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 64
+EF_SEARCH = 100
+# Iterative scans stop after this many index tuples; a filter rarer than k in this many falls back to exact search.
+MAX_SCAN_TUPLES = 20_000
+MIN_RECALL_AT_10 = 0.95
+UNIT_NORM_TOLERANCE = 1e-3
+CHUNK_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class SimilarUser:
+    user_id: str
+    similarity: float
+
+
+@dataclass
+class RefreshReport:
+    model_id: str
+    dimension: int
+    profiles: int = 0
+    embedded: int = 0
+    reconfirmed: int = 0
+    rejected: int = 0
+    quarantined: int = 0
+    missing: int = 0
+    orphans_removed: int = 0
+    rejects_by_reason: Counter = field(default_factory=Counter)
+    serving_model: str | None = None
+    switched_from: list[str] = field(default_factory=list)
+    index_built: bool = False
+    seconds: float = 0.0
+
+    @property
+    def skipped_unchanged(self) -> int:
+        return max(self.profiles - self.embedded - self.quarantined, 0)
+
+
+def index_name(model_id: str) -> str:
+    """A valid, stable identifier for a model's HNSW index, whatever characters the model id has."""
+    return f"profile_embeddings_hnsw_{hashlib.sha256(model_id.encode()).hexdigest()[:16]}"
+
+
+def ensure_model_index(
+    conn: psycopg.Connection,
+    model_id: str,
+    dimension: int,
+    m: int = HNSW_M,
+    ef_construction: int = HNSW_EF_CONSTRUCTION,
+) -> bool:
+    """Builds the model's HNSW index if it is missing; True when it was built now.
+
+    Looked up first: CREATE INDEX IF NOT EXISTS would still wait for a lock on the table.
+    """
+    name = index_name(model_id)
+    if conn.execute(load("embeddings/index_exists"), {"name": name}).fetchone()[0]:
+        return False
+    conn.execute(
+        statement("embeddings/create_model_index").format(
+            index=sql.Identifier(name),
+            dimension=sql.Literal(dimension),
+            m=sql.Literal(m),
+            ef_construction=sql.Literal(ef_construction),
+            model_id=sql.Literal(model_id),
+        )
+    )
+    return True
+
+
+def drop_models(conn: psycopg.Connection, model_id: str, replace_serving: bool) -> list[str]:
+    """Deletes every other model's vectors and index, the serving model's only when it is replaced."""
+    dropped = [
+        row[0]
+        for row in conn.execute(
+            load("embeddings/drop_models"), {"model_id": model_id, "replace_serving": replace_serving}
+        ).fetchall()
+    ]
+    for name in dropped:
+        conn.execute(statement("embeddings/drop_model_index").format(index=sql.Identifier(index_name(name))))
+    return dropped
+
+
+def copy_vectors(conn: psycopg.Connection, rows: list[tuple], vectors: np.ndarray) -> None:
+    """Binary COPY of (user_id, profile_version, content_hash, cities) rows and their vectors into staging."""
+    conn.execute(load("embeddings/create_staging"))
+    with conn.cursor().copy(load("embeddings/copy_staging")) as copy:
+        copy.set_types(["text", "int8", "bytea", "text[]", "vector"])
+        for row, vector in zip(rows, vectors, strict=True):
+            copy.write_row((*row, vector))
+
+
+def _store_chunk(conn: psycopg.Connection, model_id: str, rows: list[tuple], result, report: RefreshReport) -> None:
+    kept = np.flatnonzero(result.ok)
+    copy_vectors(conn, [(rows[i][0], rows[i][1], rows[i][3], rows[i][4]) for i in kept], result.vectors[kept])
+    conn.execute(load("embeddings/upsert_from_staging"), {"model_id": model_id})
+    conn.execute(load("embeddings/clear_staged_rejects"), {"model_id": model_id})
+    report.embedded += len(kept)
+    if result.rejections:
+        user_ids = [rows[r.index][0] for r in result.rejections]
+        conn.execute(
+            load("embeddings/record_rejects"),
+            {
+                "model_id": model_id,
+                "user_ids": user_ids,
+                "versions": [rows[r.index][1] for r in result.rejections],
+                "reasons": [r.reason for r in result.rejections],
+            },
+        )
+        conn.execute(load("embeddings/drop_rejected_vectors"), {"model_id": model_id, "user_ids": user_ids})
+        report.rejected += len(result.rejections)
+        report.rejects_by_reason.update(r.reason for r in result.rejections)
+
+
+def refresh_embeddings(
+    postgres: PostgresResource,
+    embedder: EmbedderResource,
+    chunk_size: int = CHUNK_SIZE,
+    log: Callable[[str], None] = lambda message: None,
+) -> RefreshReport:
+    """Embeds every profile whose canonical text has no vector of the configured model yet.
+
+    Each chunk commits on its own, so a killed run keeps its work and a re-run picks up the rest.
+    """
+    started = time.perf_counter()
+    model_id, dimension = embedder.model_id, embedder.dimension
+    report = RefreshReport(model_id, dimension)
+    with postgres.connection() as lock, postgres.connection() as conn:
+        lock.execute(load("embeddings/lock_refresh"))
+        register_vector(conn)
+        registered, _ = conn.execute(
+            load("embeddings/register_model"), {"model_id": model_id, "dimension": dimension}
+        ).fetchone()
+        if registered != dimension:
+            raise ValueError(
+                f"model {model_id} was registered with {registered} dimensions but now gives {dimension}; "
+                "a different output size is a different model: give it its own model id"
+            )
+        abandoned = drop_models(conn, model_id, replace_serving=False)
+        if abandoned:
+            log(f"deleted the vectors of unfinished models {', '.join(abandoned)}")
+        report.reconfirmed = conn.execute(load("embeddings/confirm_unchanged"), {"model_id": model_id}).rowcount
+        conn.commit()
+
+        after = ""
+        while rows := conn.execute(
+            load("embeddings/stale_profiles"), {"model_id": model_id, "after": after, "limit": chunk_size}
+        ).fetchall():
+            _store_chunk(conn, model_id, rows, embedder.embed([row[2] for row in rows]), report)
+            conn.commit()
+            after = rows[-1][0]
+            log(f"{report.embedded} profiles embedded, {report.rejected} rejected")
+
+        # Built after the first load: one bulk build is far faster than growing the graph row by row.
+        report.index_built = ensure_model_index(conn, model_id, dimension)
+        report.orphans_removed = conn.execute(load("embeddings/remove_orphans")).rowcount
+        conn.execute(load("embeddings/remove_orphan_rejects"))
+        report.profiles, report.quarantined, report.missing = conn.execute(
+            load("embeddings/coverage"), {"model_id": model_id}
+        ).fetchone()
+        serving = conn.execute(load("embeddings/serving_model")).fetchone()
+        if (serving is None or serving[0] != model_id) and report.missing == 0:
+            report.switched_from = drop_models(conn, model_id, replace_serving=True)
+            conn.execute(load("embeddings/promote_model"), {"model_id": model_id})
+            serving = (model_id, dimension)
+        report.serving_model = serving[0] if serving else None
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+@dg.asset(
+    partitions_def=daily_partition,
+    deps=["user_profiles"],
+    kinds={"postgres", "pgvector"},
+    group_name="profiles",
+    description="One vector per user profile (pgvector, HNSW cosine), re-embedded only when the profile's "
+    "canonical text changes. Materializing any day embeds every profile that changed since its last vector.",
+)
+def profile_embeddings(
+    context: dg.AssetExecutionContext, postgres: PostgresResource, embedder: EmbedderResource
+) -> dg.MaterializeResult:
+    report = refresh_embeddings(postgres, embedder, log=context.log.info)
+    return dg.MaterializeResult(
+        metadata={
+            "model_id": report.model_id,
+            "dimension": report.dimension,
+            "serving_model": report.serving_model or "",
+            "switched_from": ", ".join(report.switched_from),
+            "profiles_seen": report.profiles,
+            "embedded": report.embedded,
+            "skipped_unchanged": report.skipped_unchanged,
+            "reconfirmed_unchanged_text": report.reconfirmed,
+            "rejected": report.rejected,
+            "rejects_by_reason": dict(report.rejects_by_reason),
+            "quarantined": report.quarantined,
+            "missing": report.missing,
+            "orphans_removed": report.orphans_removed,
+            "index_built": report.index_built,
+            "seconds": round(report.seconds, 3),
+            "profiles_per_second": round(report.embedded / report.seconds, 1) if report.seconds else 0.0,
+        }
+    )
+
+
+def _search(
+    conn: psycopg.Connection,
+    name: str,
+    model_id: str,
+    dimension: int,
+    query: np.ndarray | Vector,
+    k: int,
+    city: str | None,
+    exclude: str | None,
+) -> list[SimilarUser]:
+    rows = conn.execute(
+        statement(name).format(dimension=sql.Literal(dimension)),
+        {
+            "model_id": model_id,
+            "query": query,
+            "k": k,
+            "city": city.strip().lower() if city else None,
+            "exclude": exclude,
+        },
+    ).fetchall()
+    return [SimilarUser(user_id, float(similarity)) for user_id, similarity in rows]
+
+
+def exact_nearest_users(
+    conn: psycopg.Connection,
+    model_id: str,
+    dimension: int,
+    query: np.ndarray | Vector,
+    k: int,
+    city: str | None = None,
+    exclude: str | None = None,
+) -> list[SimilarUser]:
+    """The true k nearest by cosine, by scanning every vector of the model."""
+    return _search(conn, "embeddings/exact_nearest_users", model_id, dimension, query, k, city, exclude)
+
+
+def nearest_users(
+    conn: psycopg.Connection,
+    model_id: str,
+    dimension: int,
+    query: np.ndarray | Vector,
+    k: int,
+    city: str | None = None,
+    exclude: str | None = None,
+    ef_search: int = EF_SEARCH,
+    max_scan_tuples: int = MAX_SCAN_TUPLES,
+) -> list[SimilarUser]:
+    """The k nearest by cosine through the model's HNSW index, filtered by city with an iterative
+    index scan; should the scan stop short of k (a very rare city), the exact answer instead.
+    The connection must have pgvector's types registered (`register_vector`)."""
+    conn.execute(
+        load("embeddings/search_settings"),
+        {"ef_search": str(max(ef_search, k)), "max_scan_tuples": str(max_scan_tuples)},
+    )
+    found = _search(conn, "embeddings/nearest_users", model_id, dimension, query, k, city, exclude)
+    if len(found) < k:
+        return exact_nearest_users(conn, model_id, dimension, query, k, city, exclude)
+    return found
+
+
+def check_dimension(postgres: PostgresResource, model_id: str, dimension: int) -> dg.AssetCheckResult:
+    with postgres.connection() as conn:
+        vectors, wrong, examples, registered = conn.execute(
+            load("embeddings/dimension_mismatches"), {"model_id": model_id, "dimension": dimension}
+        ).fetchone()
+    return dg.AssetCheckResult(
+        passed=wrong == 0 and registered in (None, dimension),
+        metadata={
+            "model_id": model_id,
+            "model_dimension": dimension,
+            "registered_dimension": registered if registered is not None else -1,
+            "vectors": vectors,
+            "wrong_dimension": wrong,
+            "examples": ", ".join(examples),
+        },
+    )
+
+
+def check_unit_norm(postgres: PostgresResource, model_id: str) -> dg.AssetCheckResult:
+    with postgres.connection() as conn:
+        register_vector(conn)
+        vectors, off_unit, examples, min_norm, max_norm = conn.execute(
+            load("embeddings/norm_violations"), {"model_id": model_id, "tolerance": UNIT_NORM_TOLERANCE}
+        ).fetchone()
+    return dg.AssetCheckResult(
+        passed=off_unit == 0,
+        metadata={
+            "model_id": model_id,
+            "vectors": vectors,
+            "off_unit_norm": off_unit,
+            "tolerance": UNIT_NORM_TOLERANCE,
+            "min_norm": round(min_norm, 6) if min_norm is not None else 0.0,
+            "max_norm": round(max_norm, 6) if max_norm is not None else 0.0,
+            "examples": ", ".join(examples),
+        },
+    )
+
+
+def check_freshness(postgres: PostgresResource, model_id: str) -> dg.AssetCheckResult:
+    with postgres.connection() as conn:
+        profiles, stale, quarantined, examples = conn.execute(
+            load("embeddings/stale_embeddings"), {"model_id": model_id}
+        ).fetchone()
+    return dg.AssetCheckResult(
+        passed=stale == 0,
+        metadata={
+            "model_id": model_id,
+            "profiles": profiles,
+            "stale_or_missing": stale,
+            "of_which_quarantined": quarantined,
+            "examples": ", ".join(examples),
+        },
+    )
+
+
+def check_recall(
+    postgres: PostgresResource,
+    model_id: str,
+    dimension: int,
+    sample: int = 100,
+    k: int = 10,
+    ef_search: int = EF_SEARCH,
+) -> dg.AssetCheckResult:
+    """recall@k of the HNSW search against exact search, over a random sample of the model's users."""
+    hits = expected = 0
+    with postgres.connection() as conn:
+        register_vector(conn)
+        queries = conn.execute(load("embeddings/sample_vectors"), {"model_id": model_id, "sample": sample}).fetchall()
+        for user_id, vector in queries:
+            exact = {u.user_id for u in exact_nearest_users(conn, model_id, dimension, vector, k, exclude=user_id)}
+            found = nearest_users(conn, model_id, dimension, vector, k, exclude=user_id, ef_search=ef_search)
+            hits += len(exact & {u.user_id for u in found})
+            expected += len(exact)
+    recall = hits / expected if expected else 1.0
+    return dg.AssetCheckResult(
+        passed=recall >= MIN_RECALL_AT_10,
+        metadata={
+            "model_id": model_id,
+            "recall_at_10": round(recall, 4),
+            "threshold": MIN_RECALL_AT_10,
+            "queries": len(queries),
+            "ef_search": ef_search,
+        },
+    )
+
+
+@dg.asset_check(
+    asset=profile_embeddings, name=DIMENSION_MATCHES_MODEL, blocking=True,
+    description="Every vector of the configured model has the model's dimension, and the model is registered with it.",
+)
+def dimension_matches_model(postgres: PostgresResource, embedder: EmbedderResource) -> dg.AssetCheckResult:
+    return check_dimension(postgres, embedder.model_id, embedder.dimension)
+
+
+@dg.asset_check(
+    asset=profile_embeddings, name=VECTORS_FINITE_AND_UNIT_NORM, blocking=True,
+    description="Every vector of the configured model is finite and of unit L2 norm, as cosine search assumes.",
+)
+def vectors_finite_and_unit_norm(postgres: PostgresResource, embedder: EmbedderResource) -> dg.AssetCheckResult:
+    return check_unit_norm(postgres, embedder.model_id)
+
+
+@dg.asset_check(
+    asset=profile_embeddings, name=EVERY_PROFILE_HAS_FRESH_EMBEDDING,
+    description="Every profile with canonical text has a vector of the configured model made for its current version.",
+)
+def every_profile_has_fresh_embedding(postgres: PostgresResource, embedder: EmbedderResource) -> dg.AssetCheckResult:
+    return check_freshness(postgres, embedder.model_id)
+
+
+@dg.asset_check(
+    asset=profile_embeddings, name=HNSW_RECALL_AT_10,
+    description=f"HNSW top-10 search finds at least {MIN_RECALL_AT_10:.0%} of the exact top-10 over a sample of users.",
+)
+def hnsw_recall_at_10(postgres: PostgresResource, embedder: EmbedderResource) -> dg.AssetCheckResult:
+    return check_recall(postgres, embedder.model_id, embedder.dimension)
+
+
+profile_embeddings_checks = [
+    dimension_matches_model,
+    vectors_finite_and_unit_norm,
+    every_profile_has_fresh_embedding,
+    hnsw_recall_at_10,
+]

@@ -1,0 +1,2 @@
+-- Drops a deleted model's HNSW index.
+DROP INDEX IF EXISTS {index}
