@@ -5,8 +5,8 @@ chat, so distillation has different profiles to recover. Activity is Zipf-distri
 in sessions, and batches of ~1,000 signals arrive every 30-60 s, optionally with bad rows of many
 kinds and with retried (duplicate) events, the way real clients misbehave.
 
-Everything is sampled with NumPy and rendered to JSON text with Polars string expressions, a whole
-day at a time; only batch slicing and file writing loop in Python.
+Everything is sampled with NumPy and rendered to JSON text with Polars string expressions, a few
+hundred batches at a time; only batch slicing and file writing loop in Python.
 """
 
 import argparse
@@ -47,27 +47,27 @@ ITEM_KINDS = ("stay", "food", "event")
 ITEMS_PER_CITY = np.array([400, 600, 300])
 ITEM_NUMBERS = len(CITIES) * ITEMS_PER_CITY.max()  # item ids of one kind: city * 600 + rank
 
-# Bad-row kinds, named like the reasons ingestion quarantines them for.
+# Bad-row kinds, named as the reasons ingestion quarantines them under.
 MISSING_FIELD = "missing_field"
 BAD_TYPE = "bad_type"
 INVALID_EVENT_ID = "invalid_event_id"
-EMPTY_USER_ID = "empty_user_id"
-OVERLONG_USER_ID = "overlong_user_id"
+EMPTY_ID = "empty_id"
+ID_TOO_LONG = "id_too_long"
 UNKNOWN_EVENT_TYPE = "unknown_event_type"
 NUL_BYTE = "nul_byte"
 INVALID_UTF8 = "invalid_utf8"
-OVERSIZED_PAYLOAD = "oversized_payload"
-DEEP_NESTING = "deep_nesting"
-FUTURE_OCCURRED_AT = "future_occurred_at"
-ANCIENT_OCCURRED_AT = "ancient_occurred_at"
-TRUNCATED_JSON = "truncated_json"
+OVERSIZE_PAYLOAD = "oversize_payload"
+TOO_DEEP = "too_deep"
+OCCURRED_IN_FUTURE = "occurred_in_future"
+OCCURRED_TOO_OLD = "occurred_too_old"
+MALFORMED_JSON = "malformed_json"
 BAD_KINDS = (
-    MISSING_FIELD, BAD_TYPE, INVALID_EVENT_ID, EMPTY_USER_ID, OVERLONG_USER_ID, UNKNOWN_EVENT_TYPE,
-    NUL_BYTE, INVALID_UTF8, OVERSIZED_PAYLOAD, DEEP_NESTING, FUTURE_OCCURRED_AT, ANCIENT_OCCURRED_AT,
-    TRUNCATED_JSON,
+    MISSING_FIELD, BAD_TYPE, INVALID_EVENT_ID, EMPTY_ID, ID_TOO_LONG, UNKNOWN_EVENT_TYPE,
+    NUL_BYTE, INVALID_UTF8, OVERSIZE_PAYLOAD, TOO_DEEP, OCCURRED_IN_FUTURE, OCCURRED_TOO_OLD,
+    MALFORMED_JSON,
 )
 # A Parquet string column must hold valid UTF-8 and a JSON column valid JSON: these stay NDJSON-only.
-NDJSON_ONLY_KINDS = (INVALID_UTF8, TRUNCATED_JSON)
+NDJSON_ONLY_KINDS = (INVALID_UTF8, MALFORMED_JSON)
 KINDS_BY_FORMAT: dict[str, tuple[str, ...]] = {
     "ndjson": BAD_KINDS,
     "parquet": tuple(kind for kind in BAD_KINDS if kind not in NDJSON_ONLY_KINDS),
@@ -101,6 +101,7 @@ CITY_ZIPF_EXPONENT = 0.8
 ITEM_ZIPF_EXPONENT = 1.1
 LATE_SESSION_SHARE = 0.03  # devices that were offline deliver whole sessions minutes to hours late
 SKEWED_CLOCK_SHARE = 0.005  # device clocks slightly ahead of the server
+CHUNK_BATCHES = 200
 
 # Event-type mix per persona (rows: PERSONAS, columns: EVENT_TYPES); views and scrolls dominate.
 EVENT_MIX = np.array([
@@ -281,12 +282,10 @@ def iter_signal_batches(
     population = Population.build(users, seed)
     seq = 0
     for day in sorted(days):
-        generated = _generate_day(
-            population, day, signals_per_day, seed, bad_share, duplicate_share, fmt, batch_size
-        )
-        for batch in _split_batches(generated, fmt, batch_size, seq):
-            seq = batch.seq
-            yield batch
+        for chunk in _generate_day(population, day, signals_per_day, seed, bad_share, duplicate_share, fmt, batch_size):
+            for batch in _split_batches(chunk, fmt, batch_size, seq):
+                seq = batch.seq
+                yield batch
 
 
 def generate_landing_files(
@@ -386,7 +385,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 @dataclass(frozen=True)
-class _Day:
+class _Chunk:
+    """Consecutive batches of one day, rendered together."""
+
     rows: pl.DataFrame  # in output order: `line` (NDJSON) or the Parquet columns
     bad_kind: np.ndarray  # per output row: index into `kinds`, -1 for a good row
     duplicate: np.ndarray  # per output row: a re-sent copy of an earlier row
@@ -403,20 +404,43 @@ def _generate_day(
     duplicate_share: float,
     fmt: Format,
     batch_size: int,
-) -> _Day:
-    rng = np.random.default_rng([seed, 1, day.toordinal()])
-    kinds = KINDS_BY_FORMAT[fmt]
-    duplicates = round(duplicate_share * total)
-    originals = total - duplicates
-    bad = round(bad_share * total)
-    if originals <= bad:
-        raise ValueError(f"{total} signals a day leave no good rows at these bad and duplicate shares")
+) -> Iterator[_Chunk]:
+    """A day's batches, a few hundred at a time so memory stays flat however busy the day."""
+    received_ms = _sync_times(np.random.default_rng([seed, 1, day.toordinal()]), day, math.ceil(total / batch_size))
+    chunk_rows = CHUNK_BATCHES * batch_size
+    ends = np.append(np.arange(chunk_rows, total, chunk_rows), total)
+    # The day's exact bad and duplicate counts, spread over its chunks in proportion.
+    bad = np.diff(np.round(bad_share * ends), prepend=0).astype(np.int64)
+    duplicates = np.diff(np.round(duplicate_share * ends), prepend=0).astype(np.int64)
+    for number, end in enumerate(ends):
+        first_batch = number * CHUNK_BATCHES
+        previous_sync = received_ms[first_batch - 1] if first_batch else received_ms[0] - SYNC_SECONDS[0] * 1000
+        yield _generate_chunk(
+            np.random.default_rng([seed, 1, day.toordinal(), number]), population,
+            int(end) - number * chunk_rows, int(bad[number]), int(duplicates[number]),
+            previous_sync, received_ms[first_batch:first_batch + CHUNK_BATCHES], fmt, batch_size,
+        )
 
-    received_ms = _sync_times(rng, day, math.ceil(total / batch_size))
-    window_s = (received_ms[-1] - received_ms[0]) / 1000 + SYNC_SECONDS[0]
+
+def _generate_chunk(
+    rng: np.random.Generator,
+    population: Population,
+    total: int,
+    bad: int,
+    duplicates: int,
+    previous_sync: int,
+    received_ms: np.ndarray,
+    fmt: Format,
+    batch_size: int,
+) -> _Chunk:
+    kinds = KINDS_BY_FORMAT[fmt]
+    originals = total - duplicates
+    if originals < bad or (duplicates and originals == bad):
+        raise ValueError(f"{total} signals leave no good rows at these bad and duplicate shares")
+    window_s = (received_ms[-1] - previous_sync) / 1000
     events = _sample_events(rng, population, originals, window_s)
     output_order, source_of_duplicate, bad_rows = _arrange(rng, originals, duplicates, bad, batch_size)
-    events["occurred_ms"] = _occurred_times(events, output_order, received_ms, batch_size)
+    events["occurred_ms"] = _occurred_times(events, output_order, previous_sync, received_ms, batch_size)
 
     bad_kind = np.full(originals, -1, dtype=np.int8)
     bad_kind[bad_rows] = rng.permutation(np.arange(bad) % len(kinds))
@@ -431,7 +455,7 @@ def _generate_day(
         take = np.arange(originals)
         take[np.sort(bad_rows)] = originals + np.arange(len(bad_rows))
         rows = pl.concat([rows, spoiled])[take[source]]
-    return _Day(rows, bad_kind[source], output_order >= originals, received_ms, kinds)
+    return _Chunk(rows, bad_kind[source], output_order >= originals, received_ms, kinds)
 
 
 def _sync_times(rng: np.random.Generator, day: date, batches: int) -> np.ndarray:
@@ -535,6 +559,7 @@ def _arrange(
 def _occurred_times(
     events: dict[str, np.ndarray],
     output_order: np.ndarray,
+    previous_sync: int,
     received_ms: np.ndarray,
     batch_size: int,
 ) -> np.ndarray:
@@ -544,9 +569,8 @@ def _occurred_times(
     first_of_batch = np.searchsorted(original_position, np.arange(len(received_ms)) * batch_size)
     knots = first_of_batch < originals
     first_of_batch = first_of_batch[knots]
-    previous_sync = np.concatenate([[received_ms[0] - SYNC_SECONDS[0] * 1000], received_ms[:-1]])[knots]
     knots_v = np.concatenate([events["virtual_time"][first_of_batch], [events["virtual_time"][-1]]])
-    knots_t = np.concatenate([previous_sync, [received_ms[-1] - 1]])
+    knots_t = np.concatenate([np.concatenate([[previous_sync], received_ms[:-1]])[knots], [received_ms[-1] - 1]])
     occurred = np.interp(events["virtual_time"], knots_v, knots_t).astype(np.int64)
     return occurred + events["shift_ms"]
 
@@ -571,6 +595,7 @@ def _pieces() -> dict[str, pl.Series]:
     }
 
 
+# Columns holding ready `"key":value` fragments of props; null drops the key from that signal.
 PROP_PIECES = ("city", "item_id", "dwell_ms", "vibe", "query", "text", "price", "extra")
 
 
@@ -604,7 +629,7 @@ def _render(
         "query": pieces["query"].gather(_present(query, is_search)),
         "text": pieces["text"].gather(_present(text, is_chat)),
         "price": '"price":' + pl.Series(_present(events["price"], is_book)).cast(pl.String) + ',"currency":"EUR"',
-        "extra": pl.Series(values=[None] * count, dtype=pl.String),
+        "extra": pl.repeat(None, count, dtype=pl.String, eager=True),
     })
     bad = bad_kind >= 0
     spoiled = _spoil(frame.filter(bad), bad_kind[bad], kinds, received_ms[bad], rng)
@@ -624,13 +649,13 @@ def _render(
         pl.lit(f'"{name}":"') + pl.col(name).str.replace_all("\x00", "\\u0000", literal=True) + pl.lit('"')
         for name in PARQUET_SCHEMA.names[:-1]
     ]
-    line = pl.concat_str(
-        [pl.lit("{"), pl.concat_str([*fields, pl.lit('"props":') + props], separator=",", ignore_nulls=True), pl.lit("}")]
-    )
-    truncated = kinds.index(TRUNCATED_JSON) if TRUNCATED_JSON in kinds else -1
+    members = pl.concat_str([*fields, pl.lit('"props":') + props], separator=",", ignore_nulls=True)
+    line = pl.concat_str([pl.lit("{"), members, pl.lit("}")])
+    truncated = kinds.index(MALFORMED_JSON) if MALFORMED_JSON in kinds else -1
     bad_lines = spoiled.with_columns(bad_kind=bad_kind[bad]).select(
-        line=pl.when(pl.col("bad_kind") == truncated).then(line.str.slice(0, line.str.len_chars() // 2)).otherwise(line)
-        + pl.lit("\n")
+        line=pl.when(pl.col("bad_kind") == truncated)
+        .then(line.str.slice(0, line.str.len_chars() // 2))
+        .otherwise(line) + pl.lit("\n")
     )
     return good_lines, bad_lines
 
@@ -663,8 +688,9 @@ def _spoil(
     )
     unknown_type = pl.lit(pl.Series(UNKNOWN_TYPES)).gather(variant % len(UNKNOWN_TYPES))
     deep = '"context":' + '{"context":' * (MAX_NESTING + 8) + "{}" + "}" * (MAX_NESTING + 8)
-    # ~66 KB of base64-looking noise: a debug screenshot an SDK should never have sent.
-    oversized = '"debug_dump":"' + "iVBORw0KGgoAAAANSUhEUgAA" * 2800 + '"'
+    # Base64-looking noise just over the size limit: a debug screenshot an SDK should never have sent.
+    noise = "iVBORw0KGgoAAAANSUhEUgAA"
+    oversized = '"debug_dump":"' + noise * (MAX_PAYLOAD_BYTES // len(noise) + 100) + '"'
     return rows.with_columns(
         event_id=pl.when(missing("event_id")).then(none)
         .when(of(INVALID_EVENT_ID, 3, 0)).then(event_id.str.slice(0, 35))
@@ -672,8 +698,8 @@ def _spoil(
         .when(of(INVALID_EVENT_ID, 3, 2)).then(event_id.str.slice(0, 35) + pl.lit("g"))
         .otherwise(event_id),
         user_id=pl.when(missing("user_id")).then(none)
-        .when(of(EMPTY_USER_ID)).then(pl.lit(""))
-        .when(of(OVERLONG_USER_ID)).then(user_id + pl.lit("x" * (MAX_ID_LENGTH + 44)))
+        .when(of(EMPTY_ID)).then(pl.lit(""))
+        .when(of(ID_TOO_LONG)).then(user_id + pl.lit("x" * (MAX_ID_LENGTH + 44)))
         .when(of(NUL_BYTE, 2, 1)).then(user_id + pl.lit("\x00"))
         .otherwise(user_id),
         event_type=pl.when(missing("event_type")).then(none)
@@ -681,49 +707,50 @@ def _spoil(
         .otherwise(event_type),
         occurred_at=pl.when(missing("occurred_at")).then(none)
         .when(of(BAD_TYPE, 2, 1)).then(pl.lit("yesterday"))
-        .when(of(FUTURE_OCCURRED_AT)).then(pl.col("future"))
-        .when(of(ANCIENT_OCCURRED_AT)).then(pl.col("ancient"))
+        .when(of(OCCURRED_IN_FUTURE)).then(pl.col("future"))
+        .when(of(OCCURRED_TOO_OLD)).then(pl.col("ancient"))
         .otherwise(pl.col("occurred_at")),
-        city=pl.when(of(NUL_BYTE, 2, 0)).then(pl.col("city").str.slice(0, 11) + pl.lit("\\u0000") + pl.col("city").str.slice(11))
+        city=pl.when(of(NUL_BYTE, 2, 0))
+        .then(pl.col("city").str.slice(0, 11) + pl.lit("\\u0000") + pl.col("city").str.slice(11))
         .when(of(INVALID_UTF8)).then(pl.col("city").str.strip_suffix('"') + pl.lit(UTF8_SENTINEL + '"'))
         .otherwise(pl.col("city")),
         dwell_ms=pl.when(of(BAD_TYPE, 2, 0)).then(pl.lit('"dwell_ms":"abc"')).otherwise(pl.col("dwell_ms")),
-        extra=pl.when(of(OVERSIZED_PAYLOAD)).then(pl.lit(oversized))
-        .when(of(DEEP_NESTING)).then(pl.lit(deep))
+        extra=pl.when(of(OVERSIZE_PAYLOAD)).then(pl.lit(oversized))
+        .when(of(TOO_DEEP)).then(pl.lit(deep))
         .otherwise(pl.col("extra")),
     ).drop("bad_kind", "variant", "future", "ancient")
 
 
-def _split_batches(day: _Day, fmt: Format, batch_size: int, seq: int) -> Iterator[SignalBatch]:
+def _split_batches(chunk: _Chunk, fmt: Format, batch_size: int, seq: int) -> Iterator[SignalBatch]:
     if fmt == "ndjson":
         # Each batch's NDJSON is a contiguous stretch of the lines' Arrow buffer: no per-row work.
-        lines = day.rows["line"].rechunk().to_arrow().cast(pa.large_string())
+        lines = chunk.rows["line"].rechunk().to_arrow().cast(pa.large_string())
         offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset:lines.offset + len(lines) + 1]
-        data = _with_invalid_utf8(day, lines.buffers()[2], offsets)
+        data = _with_invalid_utf8(chunk, lines.buffers()[2], offsets)
     else:
-        table = _arrow_table(day.rows)
-    for number, received in enumerate(day.received_ms):
-        start, stop = number * batch_size, min((number + 1) * batch_size, day.rows.height)
-        counts = np.bincount(day.bad_kind[start:stop] + 1, minlength=len(day.kinds) + 1)[1:]
+        table = _arrow_table(chunk.rows)
+    for number, received in enumerate(chunk.received_ms):
+        start, stop = number * batch_size, min((number + 1) * batch_size, chunk.rows.height)
+        counts = np.bincount(chunk.bad_kind[start:stop] + 1, minlength=len(chunk.kinds) + 1)[1:]
         seq += 1
         yield SignalBatch(
             seq=seq,
             received_at=datetime.fromtimestamp(received / 1000, UTC),
             rows=stop - start,
-            duplicates=int(day.duplicate[start:stop].sum()),
-            bad_rows={day.kinds[i]: int(n) for i, n in enumerate(counts) if n},
+            duplicates=int(chunk.duplicate[start:stop].sum()),
+            bad_rows={chunk.kinds[i]: int(n) for i, n in enumerate(counts) if n},
             payload=(
                 bytes(data[offsets[start]:offsets[stop]]) if fmt == "ndjson" else table.slice(start, stop - start)
             ),
         )
 
 
-def _with_invalid_utf8(day: _Day, data: pa.Buffer, offsets: np.ndarray) -> pa.Buffer | np.ndarray:
+def _with_invalid_utf8(chunk: _Chunk, data: pa.Buffer, offsets: np.ndarray) -> pa.Buffer | np.ndarray:
     """Overwrites each invalid_utf8 row's marker character with bytes that are not UTF-8."""
-    rows = np.flatnonzero(day.bad_kind == day.kinds.index(INVALID_UTF8)) if INVALID_UTF8 in day.kinds else []
+    rows = np.flatnonzero(chunk.bad_kind == chunk.kinds.index(INVALID_UTF8)) if INVALID_UTF8 in chunk.kinds else []
     if not len(rows):
         return data
-    marked = day.rows["line"].gather(rows)
+    marked = chunk.rows["line"].gather(rows)
     marker_at = marked.str.slice(0, marked.str.find(UTF8_SENTINEL, literal=True)).str.len_bytes().to_numpy()
     patched = np.frombuffer(data, dtype=np.uint8).copy()
     for index, byte in enumerate(INVALID_UTF8_BYTES):

@@ -59,7 +59,7 @@ def classify(record: dict, received: datetime) -> str | None:
         return synthetic.MISSING_FIELD
     props = record["props"]
     if depth(props) > 32:
-        return synthetic.DEEP_NESTING
+        return synthetic.TOO_DEEP
     if "dwell_ms" in props and not isinstance(props["dwell_ms"], int):
         return synthetic.BAD_TYPE
     try:
@@ -69,21 +69,21 @@ def classify(record: dict, received: datetime) -> str | None:
     if not UUID4.match(record["event_id"]):
         return synthetic.INVALID_EVENT_ID
     if record["user_id"] == "":
-        return synthetic.EMPTY_USER_ID
+        return synthetic.EMPTY_ID
     if len(record["user_id"]) > 256:
-        return synthetic.OVERLONG_USER_ID
+        return synthetic.ID_TOO_LONG
     if record["event_type"] not in EVENT_TYPES:
         return synthetic.UNKNOWN_EVENT_TYPE
     if occurred > received + timedelta(hours=24):
-        return synthetic.FUTURE_OCCURRED_AT
+        return synthetic.OCCURRED_IN_FUTURE
     if occurred.year < 2000:
-        return synthetic.ANCIENT_OCCURRED_AT
+        return synthetic.OCCURRED_TOO_OLD
     return None
 
 
 def classify_line(line: bytes, received: datetime) -> str | None:
     if len(line) > 64 * 1024:
-        return synthetic.OVERSIZED_PAYLOAD
+        return synthetic.OVERSIZE_PAYLOAD
     try:
         text = line.decode()
     except UnicodeDecodeError:
@@ -93,13 +93,13 @@ def classify_line(line: bytes, received: datetime) -> str | None:
     try:
         record = json.loads(text)
     except json.JSONDecodeError:
-        return synthetic.TRUNCATED_JSON
+        return synthetic.MALFORMED_JSON
     return classify(record, received)
 
 
 def classify_row(row: dict, received: datetime) -> str | None:
     if len(json.dumps(row)) > 64 * 1024:
-        return synthetic.OVERSIZED_PAYLOAD
+        return synthetic.OVERSIZE_PAYLOAD
     if "\x00" in (row["user_id"] or "") or "\\u0000" in row["props"]:
         return synthetic.NUL_BYTE
     return classify({**row, "props": json.loads(row["props"])}, received)
@@ -271,6 +271,19 @@ def test_files_are_named_by_receive_time_30_to_60_seconds_apart(tmp_path):
     assert rows == [1000] * 12 + [345] + [1000] * 12 + [345]
     assert summary.signals == 2 * 12_345 and summary.files == 26
     assert summary.bytes == sum(path.stat().st_size for path in paths)
+
+
+def test_a_day_generated_in_several_chunks_keeps_exact_counts_and_one_timeline():
+    batches = list(iter_signal_batches([DAY], 80, 4321, seed=2, bad_share=0.03, duplicate_share=0.04, batch_size=10))
+    assert len(batches) == 433 > 2 * synthetic.CHUNK_BATCHES
+    assert sum(b.rows for b in batches) == 4321
+    assert sum(sum(b.bad_rows.values()) for b in batches) == round(0.03 * 4321)
+    assert sum(b.duplicates for b in batches) == round(0.04 * 4321)
+    gaps = {(b.received_at - a.received_at).total_seconds() for a, b in itertools.pairwise(batches)}
+    assert min(gaps) >= 30 and max(gaps) <= 60
+    lines = [(b.received_at, line) for b in batches for line in b.lines()]
+    event_ids = [json.loads(line)["event_id"] for received, line in lines if classify_line(line, received) is None]
+    assert len(event_ids) - len(set(event_ids)) == round(0.04 * 4321)
 
 
 def test_a_day_too_busy_for_30_second_syncs_still_fits_in_the_day():
