@@ -1,0 +1,35 @@
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.slow
+def test_demo_on_a_tiny_size_completes_and_reruns_safely():
+    """The newcomer's command, end to end, on its own embedded server (no DATABASE_URL)."""
+    # Not pytest's tmp_path: the server runs as its own OS user, which must be able to reach the folder.
+    tmp_path = Path(tempfile.mkdtemp(prefix="dst-demo-"))
+    env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "DAGSTER_HOME"}}
+    env["DISTILLERY_HOME"] = str(tmp_path / "home")
+    command = [str(Path(sys.executable).parent / "distillery"), "demo", "--users", "60", "--signals-per-day", "400", "--days", "2"]
+
+    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "1/3 generating 2 days" in first.stdout
+    assert first.stdout.count(": ok in") == 2
+    day_rows = [line for line in first.stdout.splitlines() if line.strip().startswith("20")]
+    assert day_rows and all(int(line.split()[1].replace(",", "")) > 300 for line in day_rows if ": ok" not in line)
+    assert "Open the UI with `make dev`" in first.stdout
+
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "already generated" in again.stdout
+    summary = lambda out: [line for line in out.splitlines() if line.strip().startswith("20") and ": ok" not in line]  # noqa: E731
+    assert summary(again.stdout) == summary(first.stdout)
+    assert not list((tmp_path / "home" / "landing").glob("*.ndjson"))
+    subprocess.run([command[0], "db", "stop"], env=env, capture_output=True, timeout=60)
+    shutil.rmtree(tmp_path, ignore_errors=True)
