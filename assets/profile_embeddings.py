@@ -294,6 +294,15 @@ def nearest_users(
     return found
 
 
+def recall_hits(exact: list[SimilarUser], found: list[SimilarUser], tolerance: float = 1e-6) -> int:
+    """How many found users are as near as the exact k-th neighbour: users tied at that distance
+    are equally right answers (identical profiles give identical vectors)."""
+    if not exact:
+        return 0
+    radius = exact[-1].similarity - tolerance
+    return sum(1 for user in found[: len(exact)] if user.similarity >= radius)
+
+
 def check_dimension(postgres: PostgresResource, model_id: str, dimension: int) -> dg.AssetCheckResult:
     with postgres.connection() as conn:
         vectors, wrong, examples, registered = conn.execute(
@@ -363,9 +372,9 @@ def check_recall(
         register_vector(conn)
         queries = conn.execute(load("embeddings/sample_vectors"), {"model_id": model_id, "sample": sample}).fetchall()
         for user_id, vector in queries:
-            exact = {u.user_id for u in exact_nearest_users(conn, model_id, dimension, vector, k, exclude=user_id)}
+            exact = exact_nearest_users(conn, model_id, dimension, vector, k, exclude=user_id)
             found = nearest_users(conn, model_id, dimension, vector, k, exclude=user_id, ef_search=ef_search)
-            hits += len(exact & {u.user_id for u in found})
+            hits += recall_hits(exact, found)
             expected += len(exact)
     recall = hits / expected if expected else 1.0
     return dg.AssetCheckResult(

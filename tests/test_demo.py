@@ -31,5 +31,4 @@ def test_demo_on_a_tiny_size_completes_and_reruns_safely():
     summary = lambda out: [line for line in out.splitlines() if line.strip().startswith("20") and ": ok" not in line]  # noqa: E731
     assert summary(again.stdout) == summary(first.stdout)
     assert not list((tmp_path / "home" / "landing").glob("*.ndjson"))
-    subprocess.run([command[0], "db", "stop"], env=env, capture_output=True, timeout=60)
     shutil.rmtree(tmp_path, ignore_errors=True)

@@ -264,3 +264,222 @@ def test_a_new_rejection_removes_the_outdated_vector(postgres, monkeypatch):
 
     assert report.rejects_by_reason == {"not finite": 1}
     assert set(stored(postgres, "test:scripted")) == {"food_1"}
+
+
+def models(postgres) -> dict[str, str]:
+    with postgres.connection() as conn:
+        return dict(conn.execute("SELECT model_id, state FROM embedding_models").fetchall())
+
+
+def counts_by_model(postgres) -> dict[str, int]:
+    with postgres.connection() as conn:
+        return dict(conn.execute("SELECT model_id, count(*) FROM profile_embeddings GROUP BY 1").fetchall())
+
+
+def index_exists(postgres, model_id: str) -> bool:
+    with postgres.connection() as conn:
+        return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (index_name(model_id),)).fetchone()[0]
+
+
+def test_a_new_model_is_built_beside_the_serving_one_and_replaces_it_when_complete(postgres, embedder, monkeypatch):
+    store_profiles(postgres, PROFILES)
+    refresh_embeddings(postgres, embedder)
+
+    # The new model's provider fails part-way: what it stored stays beside the serving model.
+    broken = scripted_embedder(monkeypatch, Scripted(fail_after=5))
+    with pytest.raises(EmbeddingUnavailable):
+        refresh_embeddings(postgres, broken, chunk_size=5)
+    assert models(postgres) == {LOCAL: "serving", "test:scripted": "building"}
+    assert counts_by_model(postgres) == {LOCAL: 18, "test:scripted": 5}
+    assert [u.user_id for u in similar_users(postgres, embedder, "club_0", k=3)] == ["club_1", "club_2", "club_3"]
+
+    report = refresh_embeddings(postgres, scripted_embedder(monkeypatch, Scripted()), chunk_size=5)
+
+    assert (report.embedded, report.switched_from, report.serving_model) == (13, [LOCAL], "test:scripted")
+    assert models(postgres) == {"test:scripted": "serving"}
+    assert counts_by_model(postgres) == {"test:scripted": 18}
+    assert not index_exists(postgres, LOCAL) and index_exists(postgres, "test:scripted")
+
+
+def test_an_unfinished_model_is_dropped_when_the_serving_one_is_configured_again(postgres, embedder, monkeypatch):
+    store_profiles(postgres, PROFILES)
+    refresh_embeddings(postgres, embedder)
+    with pytest.raises(EmbeddingUnavailable):
+        refresh_embeddings(postgres, scripted_embedder(monkeypatch, Scripted(fail_after=5)), chunk_size=5)
+
+    report = refresh_embeddings(postgres, embedder)
+
+    assert (report.embedded, report.serving_model, report.switched_from) == (0, LOCAL, [])
+    assert models(postgres) == {LOCAL: "serving"}
+    assert counts_by_model(postgres) == {LOCAL: 18}
+
+
+def test_a_model_id_reused_with_another_dimension_is_refused(postgres, monkeypatch):
+    store_profiles(postgres, FOODIES[:2])
+    refresh_embeddings(postgres, scripted_embedder(monkeypatch, Scripted()))
+    wider = Scripted()
+    wider.dimension = 16
+
+    with pytest.raises(ValueError, match="registered with 8 dimensions but now gives 16"):
+        refresh_embeddings(postgres, scripted_embedder(monkeypatch, wider))
+    assert counts_by_model(postgres) == {"test:scripted": 2}
+
+
+def test_dimension_check_fails_when_vectors_do_not_have_the_model_dimension(postgres, monkeypatch):
+    store_profiles(postgres, FOODIES[:3])
+    refresh_embeddings(postgres, scripted_embedder(monkeypatch, Scripted()))
+
+    assert check_dimension(postgres, "test:scripted", 8).passed
+    failed = check_dimension(postgres, "test:scripted", 16)
+    assert not failed.passed
+    assert failed.metadata["wrong_dimension"].value == 3
+    assert failed.metadata["registered_dimension"].value == 8
+    assert failed.metadata["examples"].value == "food_0, food_1, food_2"
+
+
+def test_unit_norm_check_fails_on_a_vector_that_is_not_unit_length(postgres, monkeypatch):
+    store_profiles(postgres, FOODIES[:3])
+    refresh_embeddings(postgres, scripted_embedder(monkeypatch, Scripted()))
+    assert check_unit_norm(postgres, "test:scripted").passed
+
+    with postgres.connection() as conn:
+        conn.execute("UPDATE profile_embeddings SET embedding = '[2,0,0,0,0,0,0,0]' WHERE user_id = 'food_1'")
+    failed = check_unit_norm(postgres, "test:scripted")
+
+    assert not failed.passed
+    assert failed.metadata["off_unit_norm"].value == 1
+    assert failed.metadata["max_norm"].value == 2.0
+    assert failed.metadata["examples"].value == "food_1"
+
+
+def test_freshness_check_fails_until_changed_profiles_are_embedded(postgres, monkeypatch):
+    embedder = scripted_embedder(monkeypatch, Scripted(bad={"nan trips": [np.nan] * 8}))
+    store_profiles(postgres, FOODIES[:3])
+    refresh_embeddings(postgres, embedder)
+    assert check_freshness(postgres, "test:scripted").passed
+
+    store_profiles(postgres, [profile("food_2", summary="Loves nan trips."), profile("food_9")])
+    stale = check_freshness(postgres, "test:scripted")
+    assert not stale.passed
+    assert stale.metadata["stale_or_missing"].value == 2
+    assert stale.metadata["examples"].value == "food_2, food_9"
+
+    refresh_embeddings(postgres, embedder)
+    quarantined = check_freshness(postgres, "test:scripted")
+    assert not quarantined.passed  # a rejected profile still has no vector for its text
+    assert (quarantined.metadata["stale_or_missing"].value, quarantined.metadata["of_which_quarantined"].value) == (1, 1)
+
+    store_profiles(postgres, [profile("food_2")])
+    refresh_embeddings(postgres, embedder)
+    assert check_freshness(postgres, "test:scripted").passed
+
+
+def load_random_vectors(postgres, model_id: str, count: int, dimension: int, city_every: int, seed: int = 7):
+    """`count` random unit vectors for a registered model; every `city_every`-th user is in Oslo, the rest in Rome."""
+    from assets.profile_embeddings import copy_vectors
+    from resources.sql import load
+
+    vectors = np.random.default_rng(seed).standard_normal((count, dimension)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    rows = [(f"u{i:05d}", 1, b"", ["oslo"] if i % city_every == 0 else ["rome"]) for i in range(count)]
+    with postgres.connection() as conn:
+        register_vector(conn)
+        conn.execute("INSERT INTO embedding_models (model_id, dimension, state) VALUES (%s, %s, 'serving')",
+                     (model_id, dimension))
+        copy_vectors(conn, rows, vectors)
+        conn.execute(load("embeddings/upsert_from_staging"), {"model_id": model_id})
+    return vectors
+
+
+def test_recall_check_passes_on_the_product_index_and_fails_on_a_degenerate_one(postgres):
+    load_random_vectors(postgres, "test:random", 3000, 32, city_every=100)
+    with postgres.connection() as conn:
+        ensure_model_index(conn, "test:random", 32)
+    good = check_recall(postgres, "test:random", 32, sample=30)
+    assert good.passed, good.metadata
+
+    with postgres.connection() as conn:
+        conn.execute(f"DROP INDEX {index_name('test:random')}")
+        ensure_model_index(conn, "test:random", 32, m=2, ef_construction=4)
+    poor = check_recall(postgres, "test:random", 32, sample=30, ef_search=10)
+    assert not poor.passed
+    assert poor.metadata["recall_at_10"].value < 0.95
+
+
+def test_a_city_filter_still_returns_k_users_through_iterative_index_scans(postgres):
+    vectors = load_random_vectors(postgres, "test:random", 3000, 32, city_every=100)  # 30 users in Oslo
+    with postgres.connection() as conn:
+        ensure_model_index(conn, "test:random", 32)
+        register_vector(conn)
+        query = vectors[1]
+        exact = exact_nearest_users(conn, "test:random", 32, query, 10, city="Oslo", exclude="u00001")
+        found = nearest_users(conn, "test:random", 32, query, 10, city="Oslo", exclude="u00001", ef_search=40)
+        conn.execute("SET LOCAL hnsw.iterative_scan = off")
+        conn.execute("SET LOCAL hnsw.ef_search = 40")
+        plain = conn.execute(
+            "SELECT user_id FROM profile_embeddings WHERE model_id = 'test:random' AND cities @> '{oslo}' "
+            "ORDER BY embedding::vector(32) <=> %s LIMIT 10",
+            (query,),
+        ).fetchall()
+
+    assert len(exact) == 10 and all(u.user_id.endswith("00") for u in exact)
+    assert [u.user_id for u in found] == [u.user_id for u in exact]
+    assert len(plain) < 10  # what a filter does to a plain HNSW scan: silently fewer rows
+
+
+def test_a_filter_too_rare_for_the_index_scan_falls_back_to_exact_search(postgres):
+    vectors = load_random_vectors(postgres, "test:random", 3000, 32, city_every=1000)  # 3 users in Oslo
+    with postgres.connection() as conn:
+        ensure_model_index(conn, "test:random", 32)
+        register_vector(conn)
+        found = nearest_users(conn, "test:random", 32, vectors[5], 10, city="oslo", max_scan_tuples=50)
+        exact = exact_nearest_users(conn, "test:random", 32, vectors[5], 10, city="oslo")
+
+    assert [u.user_id for u in found] == [u.user_id for u in exact] == ["u00000", "u01000", "u02000"] or sorted(
+        u.user_id for u in found
+    ) == ["u00000", "u01000", "u02000"]
+
+
+def test_similar_users_embeds_a_just_changed_profile_and_explains_missing_ones(postgres, embedder):
+    store_profiles(postgres, PROFILES)
+    with pytest.raises(LookupError, match="no embedding model serves yet"):
+        similar_users(postgres, embedder, "food_0")
+    refresh_embeddings(postgres, embedder)
+
+    # food_0 turns into a clubber; its stored vector is stale until the next run.
+    store_profiles(postgres, [CLUBBERS[0] | {"user_id": "food_0"}])
+    assert {u.user_id for u in similar_users(postgres, embedder, "food_0", k=6)} == {c["user_id"] for c in CLUBBERS}
+    in_paris = similar_users(postgres, embedder, "food_1", k=3, city="PARIS")
+    assert [u.user_id for u in in_paris] == ["art_0", "art_1", "art_2"] or {u.user_id for u in in_paris} <= {
+        m["user_id"] for m in MUSEUMS
+    }
+    with pytest.raises(LookupError, match="no profile for user 'nobody'"):
+        similar_users(postgres, embedder, "nobody")
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        similar_users(postgres, embedder, "food_1", k=0)
+
+
+def test_materializing_a_day_reports_the_story_and_every_check_passes(postgres, embedder):
+    store_profiles(postgres, PROFILES)
+    resources = {"postgres": postgres, "embedder": embedder}
+
+    result = dg.materialize([profile_embeddings, *profile_embeddings_checks], partition_key="2026-11-20",
+                            resources=resources)
+
+    metadata = result.asset_materializations_for_node("profile_embeddings")[0].metadata
+    assert metadata["model_id"].value == LOCAL and metadata["serving_model"].value == LOCAL
+    assert (metadata["profiles_seen"].value, metadata["embedded"].value, metadata["rejected"].value) == (18, 18, 0)
+    assert metadata["profiles_per_second"].value > 0
+    evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert evaluations == {
+        DIMENSION_MATCHES_MODEL: True,
+        VECTORS_FINITE_AND_UNIT_NORM: True,
+        EVERY_PROFILE_HAS_FRESH_EMBEDDING: True,
+        HNSW_RECALL_AT_10: True,
+    }
+
+    started = time.perf_counter()
+    rerun = dg.materialize([profile_embeddings], partition_key="2026-11-21", resources=resources)
+    metadata = rerun.asset_materializations_for_node("profile_embeddings")[0].metadata
+    assert (metadata["embedded"].value, metadata["skipped_unchanged"].value) == (0, 18)
+    assert metadata["seconds"].value < 2 and time.perf_counter() - started < 10
