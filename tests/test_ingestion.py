@@ -119,6 +119,7 @@ def test_a_batch_is_atomic_when_it_fails_half_way(ingestor, postgres, monkeypatc
 def test_chunked_files_ndjson_and_parquet_share_the_path(ingestor, postgres, tmp_path):
     small = ingestor.model_copy(update={"chunk_rows": 64})
     records = [signal(user_id=f"u_{i % 17}") for i in range(300)]
+    records[200]["props"] = {"city": "San Sebastián", "text": 'a "quoted" \\ backslash'}
     ndjson = tmp_path / "batch-20261120T120000Z-000001.ndjson"
     ndjson.write_bytes(b"\n".join(line(r) for r in records[:150]) + b"\n\n")
     parquet = tmp_path / "batch-20261120T120100Z-000002.parquet"

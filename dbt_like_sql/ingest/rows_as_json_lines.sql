@@ -1,2 +1,2 @@
--- Renders typed rows (Parquet or Arrow batches, DuckDB relation `rows`) as JSON lines for the shared validation.
-SELECT CAST(CAST(to_json(rows) AS varchar) AS blob) AS line FROM rows
+-- Renders typed rows (Parquet or Arrow batches, DuckDB relation `rows`) as UTF-8 JSON lines for the shared validation.
+SELECT encode(CAST(to_json(rows) AS varchar)) AS line FROM rows
