@@ -1,0 +1,91 @@
+"""Jobs, schedules and the capacity sensor that run the archive, the profile snapshot and retention."""
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from assets.profile_snapshot import profile_snapshot
+from assets.retention import retention
+from assets.signal_archive import archives_intact, signal_archive
+from resources.postgres import PostgresResource
+from resources.sql import load
+
+signal_archive_job = dg.define_asset_job("signal_archive_job", selection=[signal_archive])
+profile_snapshot_job = dg.define_asset_job("profile_snapshot_job", selection=[profile_snapshot])
+# The blocking archives_intact check runs first in the same run and stops retention when it fails.
+retention_job = dg.define_asset_job(
+    "retention_job", selection=dg.AssetSelection.assets(retention) | dg.AssetSelection.checks(archives_intact)
+)
+
+
+@dg.schedule(job=signal_archive_job, cron_schedule="30 0 * * *", execution_timezone="UTC")
+def signal_archive_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """Archives yesterday once it has closed (the asset waits out its own grace period too)."""
+    yesterday = (context.scheduled_execution_time.astimezone(UTC) - timedelta(days=1)).date().isoformat()
+    return dg.RunRequest(run_key=f"signal_archive-{yesterday}", partition_key=yesterday)
+
+
+@dg.schedule(job=profile_snapshot_job, cron_schedule="0 1 * * *", execution_timezone="UTC")
+def profile_snapshot_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    today = context.scheduled_execution_time.astimezone(UTC).date().isoformat()
+    return dg.RunRequest(run_key=f"profile_snapshot-{today}", partition_key=today)
+
+
+retention_schedule = dg.ScheduleDefinition(
+    name="retention_schedule", job=retention_job, cron_schedule="0 3 * * *", execution_timezone="UTC"
+)
+
+
+def build_capacity_sensor(
+    capacity_bytes: int,
+    threshold: float = 0.75,
+    minimum_hot_days: int = 3,
+    cooldown: timedelta = timedelta(hours=1),
+) -> dg.SensorDefinition:
+    """Runs retention early (down to `minimum_hot_days`, verified days only) when the database passes
+    `threshold` of `capacity_bytes`, and raises the alarm: a warning in the log, an alert tag on the run
+    and a failed WARN check on retention. At most once per `cooldown` while the database stays full."""
+
+    @dg.sensor(
+        name="retention_capacity_sensor",
+        job=retention_job,
+        minimum_interval_seconds=300,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Runs retention early when the database passes {threshold:.0%} of its capacity.",
+    )
+    def retention_capacity_sensor(context: dg.SensorEvaluationContext, postgres: PostgresResource):
+        with postgres.connection() as conn:
+            size = conn.execute(load("retention/database_bytes")).fetchone()[0]
+        share = size / capacity_bytes
+        if share < threshold:
+            return dg.SkipReason(f"database at {share:.0%} of capacity ({size:,} of {capacity_bytes:,} bytes)")
+        now = datetime.now(UTC)
+        if context.cursor and now - datetime.fromisoformat(context.cursor) < cooldown:
+            return dg.SkipReason(f"database at {share:.0%} of capacity; early retention already ran at {context.cursor}")
+        context.log.warning(
+            f"database at {share:.0%} of capacity ({size:,} of {capacity_bytes:,} bytes): "
+            f"running retention down to {minimum_hot_days} hot days"
+        )
+        config = {
+            "hot_days": minimum_hot_days,
+            "minimum_hot_days": minimum_hot_days,
+            "trigger": "capacity",
+            "database_bytes": size,
+            "capacity_bytes": capacity_bytes,
+        }
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(
+                    run_key=f"capacity-{now.isoformat()}",
+                    run_config={"ops": {"retention": {"config": config}}},
+                    tags={"distillery/alert": "database_capacity", "distillery/capacity_share": f"{share:.3f}"},
+                )
+            ],
+            cursor=now.isoformat(),
+        )
+
+    return retention_capacity_sensor
+
+
+archive_jobs = [signal_archive_job, profile_snapshot_job, retention_job]
+archive_schedules = [signal_archive_schedule, profile_snapshot_schedule, retention_schedule]
