@@ -122,11 +122,18 @@ def copy_vectors(conn: psycopg.Connection, rows: list[tuple], vectors: np.ndarra
             copy.write_row((*row, vector))
 
 
+def store_vectors(conn: psycopg.Connection, model_id: str, rows: list[tuple], vectors: np.ndarray) -> None:
+    """Upserts vectors of one model with what they were made from: (user_id, profile_version,
+    content_hash, cities) rows, loaded by binary COPY through a staging table."""
+    copy_vectors(conn, rows, vectors)
+    conn.execute(load("embeddings/upsert_vectors"), {"model_id": model_id})
+    conn.execute(load("embeddings/upsert_sources"), {"model_id": model_id})
+    conn.execute(load("embeddings/clear_staged_rejects"), {"model_id": model_id})
+
+
 def _store_chunk(conn: psycopg.Connection, model_id: str, rows: list[tuple], result, report: RefreshReport) -> None:
     kept = np.flatnonzero(result.ok)
-    copy_vectors(conn, [(rows[i][0], rows[i][1], rows[i][3], rows[i][4]) for i in kept], result.vectors[kept])
-    conn.execute(load("embeddings/upsert_from_staging"), {"model_id": model_id})
-    conn.execute(load("embeddings/clear_staged_rejects"), {"model_id": model_id})
+    store_vectors(conn, model_id, [(rows[i][0], rows[i][1], rows[i][3], rows[i][4]) for i in kept], result.vectors[kept])
     report.embedded += len(kept)
     if result.rejections:
         user_ids = [rows[r.index][0] for r in result.rejections]
@@ -171,20 +178,29 @@ def refresh_embeddings(
         abandoned = drop_models(conn, model_id, replace_serving=False)
         if abandoned:
             log(f"deleted the vectors of unfinished models {', '.join(abandoned)}")
-        report.reconfirmed = conn.execute(load("embeddings/confirm_unchanged"), {"model_id": model_id}).rowcount
         conn.commit()
 
         after = ""
         while rows := conn.execute(
             load("embeddings/stale_profiles"), {"model_id": model_id, "after": after, "limit": chunk_size}
         ).fetchall():
-            _store_chunk(conn, model_id, rows, embedder.embed([row[2] for row in rows]), report)
+            unchanged = [row for row in rows if row[5]]
+            if unchanged:
+                conn.execute(
+                    load("embeddings/confirm_unchanged"),
+                    {"model_id": model_id, "user_ids": [r[0] for r in unchanged], "versions": [r[1] for r in unchanged]},
+                )
+                report.reconfirmed += len(unchanged)
+            if changed := [row for row in rows if not row[5]]:
+                _store_chunk(conn, model_id, changed, embedder.embed([row[2] for row in changed]), report)
             conn.commit()
             after = rows[-1][0]
-            log(f"{report.embedded} profiles embedded, {report.rejected} rejected")
+            log(f"{report.embedded} profiles embedded, {report.reconfirmed} unchanged, {report.rejected} rejected")
 
         # Built after the first load: one bulk build is far faster than growing the graph row by row.
         report.index_built = ensure_model_index(conn, model_id, dimension)
+        if report.index_built:
+            conn.execute(load("embeddings/analyze"))
         report.orphans_removed = conn.execute(load("embeddings/remove_orphans")).rowcount
         conn.execute(load("embeddings/remove_orphan_rejects"))
         report.profiles, report.quarantined, report.missing = conn.execute(

@@ -25,6 +25,7 @@ from assets.profile_embeddings import (
     profile_embeddings,
     profile_embeddings_checks,
     refresh_embeddings,
+    store_vectors,
 )
 from assets.profile_schema import validate_profile
 from orchestration.similar_cli import similar_users
@@ -50,9 +51,9 @@ def profile(
         "schema": 1, "user_id": user_id, "version": 1, "updated_at": "2026-11-20T08:00:00Z",
         "evidence_day": "2026-11-20", "signals_distilled": 10, "distiller": "local",
         "persona": {"label": persona, "scores": {p: 0.2 for p in ("dreamer", "planner", "decider", "researcher", "conversationalist")}},
-        "vibe": {"label": vibe, "scores": [{"vibe": vibe, "weight": 1.0, "evidence": 3.0}] if vibe else []},
-        "interests": [{"topic": t, "weight": w, "evidence": w * 10} for t, w in interests.items()],
-        "cities": [{"city": c, "weight": w, "evidence": w * 10} for c, w in cities.items()],
+        "vibe": {"label": vibe, "scores": [{"vibe": vibe, "weight": 3.0}] if vibe else []},
+        "interests": [{"topic": t, "weight": w * 10} for t, w in interests.items()],
+        "cities": [{"city": c, "weight": w * 10} for c, w in cities.items()],
         "travel_style": travel_style,
         "activity": {"hours": [0.0] * 24, "peak_hour": None, "daypart": None, "sessions": 1.0, "dwell_seconds": 0.0},
         "engagement": dict.fromkeys(EVENT_TYPES, 0.0),
@@ -127,7 +128,8 @@ def stored(postgres, model_id: str = LOCAL) -> dict[str, tuple]:
     with postgres.connection() as conn:
         register_vector(conn)
         rows = conn.execute(
-            "SELECT user_id, profile_version, embedding, embedded_at FROM profile_embeddings WHERE model_id = %s",
+            "SELECT user_id, profile_version, embedding, embedded_at FROM profile_embeddings "
+            "JOIN profile_embedding_sources USING (user_id, model_id) WHERE model_id = %s",
             (model_id,),
         ).fetchall()
     return {user_id: (version, vector, at) for user_id, version, vector, at in rows}
@@ -376,9 +378,6 @@ def test_freshness_check_fails_until_changed_profiles_are_embedded(postgres, mon
 
 def load_random_vectors(postgres, model_id: str, count: int, dimension: int, city_every: int, seed: int = 7):
     """`count` random unit vectors for a registered model; every `city_every`-th user is in Oslo, the rest in Rome."""
-    from assets.profile_embeddings import copy_vectors
-    from resources.sql import load
-
     vectors = np.random.default_rng(seed).standard_normal((count, dimension)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     rows = [(f"u{i:05d}", 1, b"", ["oslo"] if i % city_every == 0 else ["rome"]) for i in range(count)]
@@ -386,8 +385,7 @@ def load_random_vectors(postgres, model_id: str, count: int, dimension: int, cit
         register_vector(conn)
         conn.execute("INSERT INTO embedding_models (model_id, dimension, state) VALUES (%s, %s, 'serving')",
                      (model_id, dimension))
-        copy_vectors(conn, rows, vectors)
-        conn.execute(load("embeddings/upsert_from_staging"), {"model_id": model_id})
+        store_vectors(conn, model_id, rows, vectors)
     return vectors
 
 
