@@ -19,6 +19,7 @@ import psycopg
 from pgvector import Vector
 from pgvector.psycopg import register_vector
 from psycopg import sql
+from psycopg.rows import namedtuple_row
 
 from assets.partitions import daily_partition
 from resources.embedder import EmbedderResource
@@ -113,41 +114,43 @@ def drop_models(conn: psycopg.Connection, model_id: str, replace_serving: bool) 
     return dropped
 
 
-def copy_vectors(conn: psycopg.Connection, rows: list[tuple], vectors: np.ndarray) -> None:
-    """Binary COPY of (user_id, profile_version, content_hash, cities) rows and their vectors into staging."""
+def store_vectors(conn: psycopg.Connection, model_id: str, rows: list[tuple], vectors: np.ndarray) -> None:
+    """Upserts one model's vectors with what each was made from, by binary COPY through a staging
+    table; `rows` are (user_id, profile_version, content_hash, cities), one per vector."""
     conn.execute(load("embeddings/create_staging"))
     with conn.cursor().copy(load("embeddings/copy_staging")) as copy:
         copy.set_types(["text", "int8", "bytea", "text[]", "vector"])
         for row, vector in zip(rows, vectors, strict=True):
             copy.write_row((*row, vector))
-
-
-def store_vectors(conn: psycopg.Connection, model_id: str, rows: list[tuple], vectors: np.ndarray) -> None:
-    """Upserts vectors of one model with what they were made from: (user_id, profile_version,
-    content_hash, cities) rows, loaded by binary COPY through a staging table."""
-    copy_vectors(conn, rows, vectors)
     conn.execute(load("embeddings/upsert_vectors"), {"model_id": model_id})
     conn.execute(load("embeddings/upsert_sources"), {"model_id": model_id})
     conn.execute(load("embeddings/clear_staged_rejects"), {"model_id": model_id})
 
 
-def _store_chunk(conn: psycopg.Connection, model_id: str, rows: list[tuple], result, report: RefreshReport) -> None:
-    kept = np.flatnonzero(result.ok)
-    store_vectors(conn, model_id, [(rows[i][0], rows[i][1], rows[i][3], rows[i][4]) for i in kept], result.vectors[kept])
+def _embed_and_store(
+    conn: psycopg.Connection, embedder: EmbedderResource, model_id: str, profiles: list, report: RefreshReport
+) -> None:
+    result = embedder.embed([p.text for p in profiles])
+    kept = [profiles[i] for i in np.flatnonzero(result.ok)]
+    store_vectors(
+        conn, model_id, [(p.user_id, p.version, p.content_hash, p.cities) for p in kept], result.vectors[result.ok]
+    )
     report.embedded += len(kept)
     if result.rejections:
-        user_ids = [rows[r.index][0] for r in result.rejections]
+        rejected = [profiles[r.index] for r in result.rejections]
         conn.execute(
             load("embeddings/record_rejects"),
             {
                 "model_id": model_id,
-                "user_ids": user_ids,
-                "versions": [rows[r.index][1] for r in result.rejections],
+                "user_ids": [p.user_id for p in rejected],
+                "versions": [p.version for p in rejected],
                 "reasons": [r.reason for r in result.rejections],
             },
         )
-        conn.execute(load("embeddings/drop_rejected_vectors"), {"model_id": model_id, "user_ids": user_ids})
-        report.rejected += len(result.rejections)
+        conn.execute(
+            load("embeddings/drop_rejected_vectors"), {"model_id": model_id, "user_ids": [p.user_id for p in rejected]}
+        )
+        report.rejected += len(rejected)
         report.rejects_by_reason.update(r.reason for r in result.rejections)
 
 
@@ -181,20 +184,23 @@ def refresh_embeddings(
         conn.commit()
 
         after = ""
-        while rows := conn.execute(
+        while profiles := conn.cursor(row_factory=namedtuple_row).execute(
             load("embeddings/stale_profiles"), {"model_id": model_id, "after": after, "limit": chunk_size}
         ).fetchall():
-            unchanged = [row for row in rows if row[5]]
-            if unchanged:
+            if unchanged := [p for p in profiles if p.unchanged]:
                 conn.execute(
                     load("embeddings/confirm_unchanged"),
-                    {"model_id": model_id, "user_ids": [r[0] for r in unchanged], "versions": [r[1] for r in unchanged]},
+                    {
+                        "model_id": model_id,
+                        "user_ids": [p.user_id for p in unchanged],
+                        "versions": [p.version for p in unchanged],
+                    },
                 )
                 report.reconfirmed += len(unchanged)
-            if changed := [row for row in rows if not row[5]]:
-                _store_chunk(conn, model_id, changed, embedder.embed([row[2] for row in changed]), report)
+            if changed := [p for p in profiles if not p.unchanged]:
+                _embed_and_store(conn, embedder, model_id, changed, report)
             conn.commit()
-            after = rows[-1][0]
+            after = profiles[-1].user_id
             log(f"{report.embedded} profiles embedded, {report.reconfirmed} unchanged, {report.rejected} rejected")
 
         # Built after the first load: one bulk build is far faster than growing the graph row by row.

@@ -9,6 +9,7 @@ import pytest
 from pgvector.psycopg import register_vector
 
 from assets.ingestion import EVENT_TYPES
+from assets.partitions import daily_partition
 from assets.profile_embeddings import (
     DIMENSION_MATCHES_MODEL,
     EVERY_PROFILE_HAS_FRESH_EMBEDDING,
@@ -27,7 +28,7 @@ from assets.profile_embeddings import (
     refresh_embeddings,
     store_vectors,
 )
-from assets.profile_schema import validate_profile
+from assets.profile_schema import PERSONAS, validate_profile
 from orchestration.similar_cli import similar_users
 from resources.embedder import PROVIDERS, EmbedderResource, EmbeddingUnavailable
 
@@ -50,7 +51,7 @@ def profile(
     document = {
         "schema": 1, "user_id": user_id, "version": 1, "updated_at": "2026-11-20T08:00:00Z",
         "evidence_day": "2026-11-20", "signals_distilled": 10, "distiller": "local",
-        "persona": {"label": persona, "scores": {p: 0.2 for p in ("dreamer", "planner", "decider", "researcher", "conversationalist")}},
+        "persona": {"label": persona, "scores": dict.fromkeys(PERSONAS, 1 / len(PERSONAS))},
         "vibe": {"label": vibe, "scores": [{"vibe": vibe, "weight": 3.0}] if vibe else []},
         "interests": [{"topic": t, "weight": w * 10} for t, w in interests.items()],
         "cities": [{"city": c, "weight": w * 10} for c, w in cities.items()],
@@ -75,7 +76,8 @@ def store_profiles(postgres, documents: list[dict]) -> None:
                 INSERT INTO user_profile_versions (user_id, version, profile, day, distiller, signals)
                 SELECT user_id, version, profile, DATE '2026-11-20', 'local', 10 FROM incoming
             )
-            INSERT INTO user_profile_heads (user_id, version, evidence_day, signals_distilled, local_persona, updated_at)
+            INSERT INTO user_profile_heads
+                (user_id, version, evidence_day, signals_distilled, local_persona, updated_at)
             SELECT user_id, version, DATE '2026-11-20', 10, 'planner', now() FROM incoming
             ON CONFLICT (user_id) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at
             """,
@@ -83,15 +85,20 @@ def store_profiles(postgres, documents: list[dict]) -> None:
         )
 
 
-FOODIES = [profile(f"food_{i}", interests={"seafood": 0.5 + i / 100, "wine bars": 0.3, "markets": 0.2}) for i in range(6)]
+# Within a group, profiles differ only in weights: the same canonical text, hence identical vectors.
+FOODIES = [
+    profile(f"food_{i}", interests={"seafood": 0.5 + i / 100, "wine bars": 0.3, "markets": 0.2}) for i in range(6)
+]
 CLUBBERS = [
     profile(f"club_{i}", persona="decider", vibe="night owl", interests={"techno clubs": 0.7, "late bars": 0.3},
-            cities={"Berlin": 1.0}, travel_style="spontaneous booker", summary="Books last-minute trips to techno clubs.")
+            cities={"Berlin": 1.0}, travel_style="spontaneous booker",
+            summary="Books last-minute trips to techno clubs.")
     for i in range(6)
 ]
 MUSEUMS = [
     profile(f"art_{i}", persona="researcher", vibe="quiet", interests={"museums": 0.6, "art galleries": 0.4},
-            cities={"Paris": 0.7, "Lisbon": 0.3}, travel_style="careful planner", summary="Researches museums and galleries.")
+            cities={"Paris": 0.7, "Lisbon": 0.3}, travel_style="careful planner",
+            summary="Researches museums and galleries.")
     for i in range(6)
 ]
 PROFILES = FOODIES + CLUBBERS + MUSEUMS
@@ -190,7 +197,8 @@ def test_weight_drift_keeps_the_vector_and_a_real_change_reembeds_only_that_prof
         u: v for u, v in before.items() if u not in ("food_0", "food_1")
     }
     with postgres.connection() as conn:
-        assert conn.execute("SELECT cities FROM profile_embeddings WHERE user_id = 'food_1'").fetchone()[0] == ["berlin"]
+        cities = conn.execute("SELECT cities FROM profile_embeddings WHERE user_id = 'food_1'").fetchone()[0]
+    assert cities == ["berlin"]
 
 
 class Scripted:
@@ -369,7 +377,8 @@ def test_freshness_check_fails_until_changed_profiles_are_embedded(postgres, mon
     refresh_embeddings(postgres, embedder)
     quarantined = check_freshness(postgres, "test:scripted")
     assert not quarantined.passed  # a rejected profile still has no vector for its text
-    assert (quarantined.metadata["stale_or_missing"].value, quarantined.metadata["of_which_quarantined"].value) == (1, 1)
+    assert quarantined.metadata["stale_or_missing"].value == 1
+    assert quarantined.metadata["of_which_quarantined"].value == 1
 
     store_profiles(postgres, [profile("food_2")])
     refresh_embeddings(postgres, embedder)
@@ -509,3 +518,20 @@ def test_similar_command_prints_the_nearest_users(postgres, embedder, monkeypatc
     args = parser.parse_args(["similar", "nobody"])
     assert args.handler(args) == 1
     assert capsys.readouterr().err.strip() == "no profile for user 'nobody'"
+
+
+def test_the_asset_and_its_checks_load_in_definitions(postgres, embedder):
+    defs = dg.Definitions(
+        assets=[profile_embeddings],
+        asset_checks=profile_embeddings_checks,
+        resources={"postgres": postgres, "embedder": embedder},
+    )
+    dg.Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    node = graph.get(dg.AssetKey("profile_embeddings"))
+
+    assert node.parent_keys == {dg.AssetKey("user_profiles")}
+    assert node.partitions_def == daily_partition
+    assert {key.name for key in graph.asset_check_keys} == {
+        DIMENSION_MATCHES_MODEL, VECTORS_FINITE_AND_UNIT_NORM, EVERY_PROFILE_HAS_FRESH_EMBEDDING, HNSW_RECALL_AT_10
+    }

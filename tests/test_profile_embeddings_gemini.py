@@ -54,7 +54,9 @@ def test_profiles_are_embedded_by_gemini_in_batches_with_retries(postgres, fake_
     with postgres.connection() as conn:
         register_vector(conn)
         vector = conn.execute("SELECT embedding FROM profile_embeddings WHERE user_id = 'food_0'").fetchone()[0]
-        text = conn.execute("SELECT profile_canonical_text(profile) FROM user_profiles WHERE user_id = 'food_0'").fetchone()[0]
+        text = conn.execute(
+            "SELECT profile_canonical_text(profile) FROM user_profiles WHERE user_id = 'food_0'"
+        ).fetchone()[0]
     raw = np.asarray(fake_vector(text, 768))
     np.testing.assert_allclose(vector.to_numpy(), raw / np.linalg.norm(raw), atol=1e-6)
 
