@@ -1,0 +1,488 @@
+"""user_profiles: each user's signals of a receive day distilled into a small, versioned profile.
+
+Exactly once, by watermark: for each (receive day, user shard) `distill_watermarks` holds the
+newest ingestion batch already merged. A run first fixes a horizon (the newest batch, taken while
+in-flight batches are made to commit), then for every shard behind it merges the shard's rows with
+batch_id in (watermark, horizon] into profiles, writes the new versions and advances the watermark
+in ONE transaction. A killed run rolls back only its current shard; a re-run continues; a finished
+day distills nothing new. A backfilled day has its own watermarks and decays its evidence to the
+profile's newer day, so nothing is counted twice and the order of days does not matter.
+
+The work is set-based: one COPY streams the day's pending rows into DuckDB, and each shard's
+features, merge, interpretation and documents are SQL (dbt_like_sql/distill/), so memory follows
+the shard, not the day.
+"""
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import dagster as dg
+import duckdb
+import psycopg
+from pydantic import Field
+
+from assets.distillers import (
+    DEFAULT_INJECTION_CANARIES,
+    Distiller,
+    GeminiDistiller,
+    LlmReport,
+    LocalDistiller,
+    ShardWork,
+    duckdb_query,
+    run_duckdb,
+)
+from assets.partitions import daily_partition
+from assets.profile_schema import (
+    DAYPARTS,
+    MAX_CITIES,
+    MAX_INTERESTS,
+    MAX_ITEMS,
+    MAX_KEY_CHARS,
+    MAX_SUMMARY_CHARS,
+    MAX_TAGS,
+    MAX_VIBES,
+    PERSONAS,
+    TAG_PATTERN,
+    TRAVEL_STYLES,
+    profile_error,
+)
+from assets.raw_signals import raw_signals
+from resources.gemini import GeminiResource
+from resources.postgres import PostgresResource
+from resources.sql import load
+
+EVERY_USER_HAS_A_FRESH_PROFILE = "every_user_has_a_fresh_profile"
+STORED_PROFILES_VALIDATE = "stored_profiles_validate"
+LLM_CALLS_WITHIN_BOUND = "llm_calls_within_bound"
+NO_INJECTION_CANARY = "no_injection_canary"
+
+COPY_BLOCK_BYTES = 1024 * 1024
+MAX_SHARD_ATTEMPTS = 3
+
+
+class ConcurrentProfileUpdate(RuntimeError):
+    """Another run changed some of the shard's profiles first; the shard is merged again."""
+
+
+@dataclass
+class ChunkWork:
+    """The run's fixed inputs: its day, parameters, horizon, and each shard's watermark as last read."""
+
+    day: date
+    run_id: str | None
+    parameters: dict[str, Any]
+    watermarks: list[int]
+    horizon: int
+
+
+class InvalidProfiles(RuntimeError):
+    """Distillation produced documents that break the profile schema; nothing of the shard is stored."""
+
+
+@dataclass
+class ShardReport:
+    shard: int
+    signals: int = 0
+    profiles_updated: int = 0
+    skipped: bool = False
+
+
+@dataclass
+class DistillReport:
+    """What one run did for one receive day: the asset's metadata."""
+
+    day: date
+    distiller: str
+    horizon: int = 0
+    shards: int = 0
+    shards_distilled: int = 0
+    shards_already_done: int = 0
+    signals: int = 0
+    profiles_updated: int = 0
+    day_signals: int = 0
+    day_users: int = 0
+    complete: bool = False
+    seconds: float = 0.0
+    llm: LlmReport = field(default_factory=LlmReport)
+
+    def add(self, shard: ShardReport) -> None:
+        if shard.skipped:
+            self.shards_already_done += 1
+            return
+        self.shards_distilled += 1
+        self.signals += shard.signals
+        self.profiles_updated += shard.profiles_updated
+
+    def metadata(self) -> dict[str, Any]:
+        per_1k = 1000 / self.signals if self.signals else 0.0
+        return {
+            "distiller": self.distiller,
+            "signals_in": self.signals,
+            "profiles_updated": self.profiles_updated,
+            "versions_written": self.profiles_updated,
+            "signals_per_profile_update": round(self.signals / self.profiles_updated, 2) if self.profiles_updated else 0.0,
+            "llm_due_users": self.llm.due,
+            "llm_calls": self.llm.calls,
+            "llm_users_read": self.llm.users_read,
+            "llm_input_tokens": self.llm.input_tokens,
+            "llm_output_tokens": self.llm.output_tokens,
+            "llm_cost_usd": round(self.llm.cost_usd, 6),
+            "llm_calls_per_1k_signals": round(self.llm.calls * per_1k, 4),
+            "cost_per_1k_signals_usd": round(self.llm.cost_usd * per_1k, 6),
+            "llm_fallbacks": dict(self.llm.fallbacks),
+            "seconds": round(self.seconds, 3),
+            "signals_per_second": round(self.signals / self.seconds) if self.seconds and self.signals else 0,
+            "shards": self.shards,
+            "shards_distilled": self.shards_distilled,
+            "shards_already_done": self.shards_already_done,
+            "ingest_horizon_batch": self.horizon,
+            "day_signals_distilled": self.day_signals,
+            "day_users_distilled": self.day_users,
+            "day_complete": self.complete,
+        }
+
+
+class DistillerResource(dg.ConfigurableResource):
+    """How signals become profiles: decay, shards, which distiller, and the LLM's economy and guards."""
+
+    postgres: dg.ResourceDependency[PostgresResource]
+    gemini: dg.ResourceDependency[GeminiResource]
+    provider: Literal["local", "gemini"] = Field(
+        default="local", description="local: no key needed. gemini: the LLM reads users due a reading."
+    )
+    half_life_days: float = Field(default=30.0, gt=0, description="Evidence loses half its weight in this many days.")
+    shards: int = Field(default=16, ge=1, le=1024, description="User shards of a new day; one transaction each.")
+    llm_signal_threshold: int = Field(default=1000, ge=1, description="New signals since a user's last LLM reading that make one due.")
+    llm_min_signals_on_persona_change: int = Field(
+        default=100, ge=0, description="A changed persona makes a reading due once this many signals have built up."
+    )
+    users_per_request: int = Field(default=8, ge=1, description="Users read in one LLM request.")
+    user_daily_token_budget: int | None = Field(default=None, description="LLM tokens one user may use per UTC day.")
+    max_llm_calls_per_1k_signals: float = Field(default=1.0, ge=0, description="Bound checked by llm_calls_within_bound.")
+    chat_samples_per_user: int = Field(default=5, ge=0, description="Recent chat messages the LLM sees per user.")
+    chat_chars: int = Field(default=300, ge=1, description="Characters kept of each chat message.")
+    versions_kept: int = Field(default=20, ge=1, description="Newest versions kept per user for history and rollback.")
+    injection_canaries: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_INJECTION_CANARIES),
+        description="Phrases that must never appear in a stored profile.",
+    )
+    backlog_signals: int = Field(default=100_000, description="Undistilled signals of today that trigger a run.")
+    backlog_max_age_minutes: int = Field(default=60, description="Age of the oldest undistilled signal that triggers a run.")
+    chunk_signals: int = Field(default=2_000_000, ge=1, description="Signals merged at once; shards are grouped up to it.")
+    duckdb_memory_limit: str = Field(default="1GB", description="DuckDB spills to disk beyond this.")
+
+    def distiller(self) -> Distiller:
+        if self.provider == "gemini":
+            return GeminiDistiller(
+                self.gemini, self.postgres, self.users_per_request, self.injection_canaries, self.user_daily_token_budget
+            )
+        return LocalDistiller()
+
+    # -- a run --------------------------------------------------------------------------------
+
+    def distill_day(self, day: date, run_id: str | None = None, shard_set: list[int] | None = None) -> DistillReport:
+        """Merges every signal of `day` not yet distilled into profiles; safe to re-run and to kill.
+
+        `shard_set` limits the run to some shards, so one day can fan out across processes.
+        """
+        started = time.perf_counter()
+        distiller = self.distiller()
+        report = DistillReport(day=day, distiller=distiller.name)
+        horizon, taken_at = self._horizon()
+        shard_count, watermarks = self._watermarks(day)
+        chosen = set(range(shard_count) if shard_set is None else shard_set)
+        pending = [shard for shard in sorted(chosen) if watermarks[shard] < horizon]
+        report.horizon, report.shards = horizon, shard_count
+        report.shards_already_done = len(chosen) - len(pending)
+        if pending:
+            with tempfile.TemporaryDirectory(prefix="distill-") as folder, self._duckdb(folder) as db:
+                work = ChunkWork(day, run_id, self._parameters(day, run_id, folder), watermarks, horizon)
+                path = Path(folder) / "signals.csv"
+                self._export_signals(day, shard_count, pending, min(watermarks[s] for s in pending), horizon, path)
+                run_duckdb(db, "distill/load_day_signals", {"path": str(path)})
+                path.unlink()
+                counts = dict(run_duckdb(db, "distill/shard_signal_counts", {"watermarks": watermarks}))
+                for chunk in chunked(pending, counts, self.chunk_signals):
+                    report.llm.add(self._merge(db, distiller, work, chunk))
+                    for shard in chunk:
+                        report.add(self._store_shard(db, distiller, work, shard))
+        self._record_day(day, horizon, taken_at, run_id, report)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _parameters(self, day: date, run_id: str | None, folder: str) -> dict[str, Any]:
+        return {
+            "day": day,
+            "run_id": run_id,
+            "folder": folder,
+            "updated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "half_life_days": float(self.half_life_days),
+            "chat_samples": self.chat_samples_per_user,
+            "llm_signal_threshold": self.llm_signal_threshold,
+            "llm_min_signals_on_persona_change": self.llm_min_signals_on_persona_change,
+            "max_interests": MAX_INTERESTS, "max_cities": MAX_CITIES, "max_vibes": MAX_VIBES,
+            "max_items": MAX_ITEMS, "max_tags": MAX_TAGS, "max_summary_chars": MAX_SUMMARY_CHARS,
+            "personas": list(PERSONAS), "travel_styles": list(TRAVEL_STYLES), "dayparts": list(DAYPARTS),
+            "key_pattern": rf"[^\x00-\x1f\x7f<>]{{1,{MAX_KEY_CHARS}}}", "tag_pattern": TAG_PATTERN,
+        }
+
+    def _duckdb(self, folder: str) -> duckdb.DuckDBPyConnection:
+        db = duckdb.connect(config={
+            "memory_limit": self.duckdb_memory_limit,
+            "temp_directory": str(Path(folder) / "spill"),
+            "preserve_insertion_order": False,
+        })
+        for statement in ("distill/utc_session", "distill/event_weight_macro", "distill/clean_key_macro"):
+            run_duckdb(db, statement, {})
+        return db
+
+    def _horizon(self) -> tuple[int, datetime]:
+        """The newest batch such that every batch up to it has committed or rolled back for good.
+
+        Batch ids are taken when a batch starts but become visible when it commits, so a plain
+        max(batch_id) could pass over a slower batch still in flight; the SHARE lock waits for
+        in-flight batches (each holds ingest_batches until it commits) and is released at once.
+        """
+        with self.postgres.connection() as conn:
+            conn.execute(load("distill/lock_ingest_batches"))
+            return conn.execute(load("distill/ingest_horizon")).fetchone()
+
+    def _watermarks(self, day: date) -> tuple[int, list[int]]:
+        with self.postgres.connection() as conn:
+            conn.execute(load("distill/ensure_watermarks"), {"day": day, "shards": self.shards})
+            rows = conn.execute(load("distill/day_watermarks"), {"day": day}).fetchall()
+        counts = {shards for _, shards, _ in rows}
+        if len(counts) != 1 or [shard for shard, _, _ in rows] != list(range(next(iter(counts)))):
+            raise RuntimeError(f"distill_watermarks of {day} are inconsistent: shard counts {sorted(counts)}, {len(rows)} rows")
+        return counts.pop(), [mark for _, _, mark in rows]
+
+    def _export_signals(self, day: date, shards: int, shard_set: list[int], after: int, upto: int, path: Path) -> None:
+        with self.postgres.connection() as conn:
+            _copy_out(conn, load("distill/copy_day_signals"), {
+                "day": day, "shards": shards, "shard_set": shard_set, "after": after, "upto": upto,
+                "chat_chars": self.chat_chars,
+            }, path)
+
+    def _merge(self, db: duckdb.DuckDBPyConnection, distiller: Distiller, work: "ChunkWork", chunk: list[int]) -> LlmReport:
+        """Computes the chunk's new documents in DuckDB (table `documents`) from its signals and current profiles."""
+        parameters = {**work.parameters, "chunk": chunk, "watermarks": work.watermarks}
+        for step in ("distill/chunk_signals", "distill/new_user_evidence", "distill/new_keyed_evidence"):
+            run_duckdb(db, step, parameters)
+        users = [user_id for (user_id,) in run_duckdb(db, "distill/new_users_of_chunk", {})]
+        path = Path(work.parameters["folder"]) / "profiles.csv"
+        with self.postgres.connection() as conn:
+            _copy_out(conn, load("distill/copy_current_profiles"), {"users": users}, path)
+        for step in (
+            "distill/load_previous_docs", "distill/previous_evidence", "distill/previous_keyed_evidence",
+            "distill/merged_user_evidence", "distill/merged_keyed_evidence",
+        ):
+            run_duckdb(db, step, {**parameters, "path": str(path)})
+        path.unlink()
+        llm = distiller.interpret(db, ShardWork(work.day, chunk[0], work.run_id, parameters))
+        run_duckdb(db, "distill/profile_documents", parameters)
+        violations = run_duckdb(db, "distill/profile_violations", parameters)
+        if violations:
+            examples = "; ".join(f"{user}: {why}" for user, why in violations[:5])
+            raise InvalidProfiles(f"{len(violations)} new profiles break the schema ({examples})")
+        return llm
+
+    def _store_shard(self, db: duckdb.DuckDBPyConnection, distiller: Distiller, work: "ChunkWork", shard: int) -> ShardReport:
+        """One shard, one transaction: its versions, heads and watermark, or nothing."""
+        for attempt in range(1, MAX_SHARD_ATTEMPTS + 1):
+            try:
+                with self.postgres.connection() as conn:
+                    watermark = conn.execute(load("distill/claim_shard"), {"day": work.day, "shard": shard}).fetchone()[0]
+                    if watermark >= work.horizon:
+                        return ShardReport(shard, skipped=True)
+                    if watermark != work.watermarks[shard]:
+                        work.watermarks[shard] = watermark
+                        raise ConcurrentProfileUpdate(f"shard {shard} of {work.day} was advanced by another run")
+                    return store_profiles(conn, db, work, shard, self.versions_kept)
+            except ConcurrentProfileUpdate as change:
+                if attempt == MAX_SHARD_ATTEMPTS:
+                    raise
+                dg.get_dagster_logger().info(f"{change}; merging the shard again")
+                self._merge(db, distiller, work, [shard])
+        raise AssertionError("unreachable")
+
+    # -- the day's record, the backlog --------------------------------------------------------
+
+    def _record_day(self, day: date, horizon: int, taken_at: datetime, run_id: str | None, report: DistillReport) -> None:
+        with self.postgres.connection() as conn:
+            signals, profiles_updated, distilled_upto = conn.execute(load("distill/day_totals"), {"day": day}).fetchone()
+            users = conn.execute(load("distill/day_distilled_users"), {"day": day, "upto": distilled_upto}).fetchone()[0]
+            day_closed = taken_at >= datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC)
+            complete = day_closed and distilled_upto >= horizon
+            conn.execute(load("distill/record_distilled_day"), {
+                "day": day, "signals": signals, "users": users, "profiles_updated": profiles_updated,
+                "complete": complete, "run_id": run_id,
+            })
+        report.day_signals, report.day_users, report.complete = signals, users, complete
+
+    def backlog(self, day: date) -> tuple[int, datetime | None, int]:
+        """Undistilled signals received on `day`, when the oldest arrived, and the newest batch."""
+        with self.postgres.connection() as conn:
+            return conn.execute(load("distill/undistilled_backlog"), {"day": day}).fetchone()
+
+
+def store_profiles(
+    conn: psycopg.Connection, db: duckdb.DuckDBPyConnection, work: "ChunkWork", shard: int, versions_kept: int
+) -> ShardReport:
+    """Moves the shard's heads, writes its versions and advances its watermark, in the caller's transaction."""
+    parameters = {**work.parameters, "shard": shard}
+    profiles, signals = run_duckdb(db, "distill/shard_document_counts", parameters)[0]
+    conn.execute(load("distill/create_head_staging"))
+    _copy_in(conn, db, "distill/staged_heads", parameters, load("distill/copy_head_staging"))
+    moved = conn.execute(load("distill/upsert_profile_heads"), {"updated_at": parameters["updated_at"]}).rowcount
+    if moved != profiles:
+        raise ConcurrentProfileUpdate(f"{profiles - moved} profiles of shard {shard} changed during the merge")
+    _copy_in(conn, db, "distill/staged_versions", parameters, load("distill/copy_profile_versions"))
+    conn.execute(load("distill/prune_profile_versions"), {"kept": versions_kept})
+    conn.execute(load("distill/advance_watermark"), {
+        "day": work.day, "shard": shard, "upto": work.horizon, "signals": signals,
+        "profiles": profiles, "run_id": work.run_id,
+    })
+    return ShardReport(shard, signals=signals, profiles_updated=profiles)
+
+
+def chunked(shards: list[int], signals: dict[int, int], limit: int) -> list[list[int]]:
+    """Consecutive shards grouped so that a group holds at most `limit` signals (or one shard)."""
+    chunks: list[list[int]] = []
+    size = 0
+    for shard in shards:
+        if chunks and size + signals.get(shard, 0) <= limit:
+            chunks[-1].append(shard)
+            size += signals.get(shard, 0)
+        else:
+            chunks.append([shard])
+            size = signals.get(shard, 0)
+    return chunks
+
+
+def _copy_in(conn: psycopg.Connection, db: duckdb.DuckDBPyConnection, query: str, parameters: dict, copy_statement: str) -> None:
+    """Streams a DuckDB query's rows into a Postgres COPY through a CSV file."""
+    path = Path(parameters["folder"]) / "staged.csv"
+    duckdb_query(db, query, parameters).write_csv(str(path), header=False)
+    with conn.cursor().copy(copy_statement) as copy, path.open("rb") as staged:
+        while block := staged.read(COPY_BLOCK_BYTES):
+            copy.write(block)
+    path.unlink()
+
+
+def _copy_out(conn: psycopg.Connection, statement: str, parameters: dict[str, Any], path: Path) -> None:
+    with path.open("wb") as out, conn.cursor().copy(statement, parameters) as copy:
+        for block in copy:
+            out.write(block)
+
+
+# -- the asset ---------------------------------------------------------------------------------
+
+
+@dg.asset(
+    partitions_def=daily_partition,
+    deps=[raw_signals],
+    kinds={"postgres", "duckdb"},
+    group_name="distillation",
+    description="Each user's signals of the receive day merged, exactly once, into a small versioned profile "
+    "(decayed evidence, persona, interests, cities, travel style, activity, summary).",
+)
+def user_profiles(context: dg.AssetExecutionContext, distiller: DistillerResource) -> dg.MaterializeResult:
+    report = distiller.distill_day(date.fromisoformat(context.partition_key), run_id=context.run_id)
+    context.log.info(
+        f"{report.signals:,} signals of {report.day} into {report.profiles_updated:,} profiles in {report.seconds:.1f}s "
+        f"({report.shards_distilled} shards distilled, {report.shards_already_done} already done, "
+        f"{report.llm.calls} LLM calls)"
+    )
+    return dg.MaterializeResult(metadata=report.metadata())
+
+
+# -- checks ------------------------------------------------------------------------------------
+
+
+def check_fresh_profiles(postgres: PostgresResource, day: date) -> dg.AssetCheckResult:
+    with postgres.connection() as conn:
+        users, stale, examples = conn.execute(load("distill/stale_profiles"), {"day": day}).fetchone()
+    return dg.AssetCheckResult(
+        passed=stale == 0,
+        metadata={"users_distilled": users, "users_without_fresh_profile": stale, "examples": ", ".join(examples or [])},
+    )
+
+
+def check_profiles_validate(postgres: PostgresResource, day: date, chunk_rows: int = 5000) -> dg.AssetCheckResult:
+    checked, invalid, examples = 0, 0, []
+    with postgres.connection() as conn, conn.cursor(name="day_profile_versions") as cursor:
+        cursor.itersize = chunk_rows
+        cursor.execute(load("distill/day_profile_versions"), {"day": day})
+        for user_id, version, profile in cursor:
+            checked += 1
+            error = profile_error(profile)
+            if error is not None:
+                invalid += 1
+                if len(examples) < 5:
+                    examples.append(f"{user_id} v{version}: {error}")
+    return dg.AssetCheckResult(
+        passed=invalid == 0,
+        metadata={"versions_checked": checked, "invalid": invalid, "examples": "; ".join(examples)},
+    )
+
+
+def check_llm_calls(postgres: PostgresResource, day: date, bound_per_1k: float) -> dg.AssetCheckResult:
+    with postgres.connection() as conn:
+        calls, tokens, cost, signals = conn.execute(load("distill/day_llm_usage"), {"day": day}).fetchone()
+    per_1k = calls * 1000 / signals if signals else float(calls)
+    return dg.AssetCheckResult(
+        passed=per_1k <= bound_per_1k,
+        metadata={
+            "llm_calls": calls, "signals": signals, "llm_calls_per_1k_signals": round(per_1k, 4),
+            "bound_per_1k_signals": bound_per_1k, "tokens": tokens, "cost_usd": round(float(cost), 6),
+        },
+    )
+
+
+def check_no_canary(postgres: PostgresResource, day: date, canaries: list[str]) -> dg.AssetCheckResult:
+    patterns = ["%" + canary.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%" for canary in canaries]
+    with postgres.connection() as conn:
+        hits, examples = conn.execute(load("distill/canaries_in_profiles"), {"day": day, "patterns": patterns}).fetchone()
+    return dg.AssetCheckResult(
+        passed=hits == 0,
+        metadata={"versions_with_canary": hits, "canaries": len(canaries), "examples": ", ".join(examples or [])},
+    )
+
+
+@dg.asset_check(
+    asset=user_profiles, name=EVERY_USER_HAS_A_FRESH_PROFILE, partitions_def=daily_partition, blocking=True,
+    description="Every user whose signals of the day were distilled has a profile at least as new as the day.",
+)
+def every_user_has_a_fresh_profile(context: dg.AssetCheckExecutionContext, distiller: DistillerResource) -> dg.AssetCheckResult:
+    return check_fresh_profiles(distiller.postgres, date.fromisoformat(context.partition_key))
+
+
+@dg.asset_check(
+    asset=user_profiles, name=STORED_PROFILES_VALIDATE, partitions_def=daily_partition, blocking=True,
+    description="Every profile version written for the day validates against the profile JSON Schema.",
+)
+def stored_profiles_validate(context: dg.AssetCheckExecutionContext, distiller: DistillerResource) -> dg.AssetCheckResult:
+    return check_profiles_validate(distiller.postgres, date.fromisoformat(context.partition_key))
+
+
+@dg.asset_check(
+    asset=user_profiles, name=LLM_CALLS_WITHIN_BOUND, partitions_def=daily_partition,
+    description="LLM requests per 1,000 signals distilled for the day stay within the configured bound.",
+)
+def llm_calls_within_bound(context: dg.AssetCheckExecutionContext, distiller: DistillerResource) -> dg.AssetCheckResult:
+    return check_llm_calls(distiller.postgres, date.fromisoformat(context.partition_key), distiller.max_llm_calls_per_1k_signals)
+
+
+@dg.asset_check(
+    asset=user_profiles, name=NO_INJECTION_CANARY, partitions_def=daily_partition, blocking=True,
+    description="No profile version written for the day contains a known prompt-injection phrase.",
+)
+def no_injection_canary(context: dg.AssetCheckExecutionContext, distiller: DistillerResource) -> dg.AssetCheckResult:
+    return check_no_canary(distiller.postgres, date.fromisoformat(context.partition_key), distiller.injection_canaries)
+
+
+user_profiles_checks = [every_user_has_a_fresh_profile, stored_profiles_validate, llm_calls_within_bound, no_injection_canary]

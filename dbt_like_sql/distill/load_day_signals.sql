@@ -1,0 +1,9 @@
+-- Loads the run's pending signals from the CSV streamed out of Postgres (DuckDB; columns of copy_day_signals).
+CREATE OR REPLACE TABLE day_signals AS
+SELECT * FROM read_csv($path, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"',
+    allow_quoted_nulls = false, columns = {
+        'user_id': 'VARCHAR', 'shard': 'INTEGER', 'batch_id': 'BIGINT', 'event_type': 'VARCHAR',
+        'session_id': 'VARCHAR', 'hour': 'INTEGER', 'city': 'VARCHAR', 'item_id': 'VARCHAR',
+        'dwell_ms': 'INTEGER', 'vibe': 'VARCHAR', 'category': 'VARCHAR', 'chat_text': 'VARCHAR',
+        'chat_at': 'TIMESTAMPTZ'
+    })

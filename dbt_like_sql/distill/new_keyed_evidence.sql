@@ -1,0 +1,19 @@
+-- Event-weighted evidence per user and key (interest topic, city, vibe) of a chunk's new signals (DuckDB).
+CREATE OR REPLACE TABLE new_keys AS
+WITH weighted AS (
+    SELECT
+        user_id,
+        city,
+        vibe,
+        coalesce(category, nullif(split_part(item_id, '_', 1), '')) AS topic,
+        event_weight(event_type) AS weight
+    FROM chunk_signals
+)
+SELECT user_id, 'interest' AS kind, clean_key(topic) AS key, sum(weight) AS evidence
+FROM weighted WHERE topic IS NOT NULL GROUP BY user_id, topic
+UNION ALL
+SELECT user_id, 'city', clean_key(city), sum(weight)
+FROM weighted WHERE city IS NOT NULL GROUP BY user_id, city
+UNION ALL
+SELECT user_id, 'vibe', clean_key(vibe), sum(weight)
+FROM weighted WHERE vibe IS NOT NULL GROUP BY user_id, vibe

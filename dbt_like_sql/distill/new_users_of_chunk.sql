@@ -1,0 +1,2 @@
+-- The users of the chunk with new signals (DuckDB).
+SELECT user_id FROM new_users

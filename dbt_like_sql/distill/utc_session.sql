@@ -1,0 +1,2 @@
+-- DuckDB: timestamps read and written in UTC, like the Postgres sessions.
+SET TimeZone = 'UTC'
