@@ -2,6 +2,7 @@
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -10,11 +11,19 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
 from assets.ingestion import CircuitOpenError, SignalIngestor
 from orchestration.settings import Settings
 from orchestration.wiring import build_resources
 from resources.landing import BATCH_SUFFIXES, received_at_of
 from resources.postgres import embedded_server
+from resources.sql import load, statement
+
+INSTANCE_CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "dagster.yaml"
+DAGSTER_DATABASE = "dagster"
 
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
@@ -89,20 +98,57 @@ def run_ingest(args: argparse.Namespace) -> int:
     return 1 if totals["missing"] else 0
 
 
+def dagster_storage_url(url: str, database: str | None = None) -> str:
+    """The SQLAlchemy URL dagster-postgres needs: the psycopg2 driver named (SQLAlchemy 2.1 would pick
+    psycopg 3, on which its NOTIFY fails), optionally another database on the same server."""
+    parsed = make_url(url).set(drivername="postgresql+psycopg2")
+    if database:
+        parsed = parsed.set(database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+def dagster_instance_env(settings: Settings, cleanup_mode: str | None = "stop") -> dict[str, str]:
+    """DAGSTER_HOME holding deploy/dagster.yaml, and DAGSTER_PG_URL for its Postgres storage.
+
+    An explicit DAGSTER_PG_URL wins; otherwise Dagster gets a `dagster` database, created when
+    missing, on the server of DATABASE_URL, or on the embedded server (started if needed).
+    """
+    settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(INSTANCE_CONFIG, settings.dagster_home / "dagster.yaml")
+    if os.environ.get("DAGSTER_PG_URL"):
+        url = dagster_storage_url(os.environ["DAGSTER_PG_URL"])
+    else:
+        server_url = settings.database_url or embedded_server(settings.home / "pg", cleanup_mode).get_uri()
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            if not conn.execute(load("instance/database_exists"), {"name": DAGSTER_DATABASE}).fetchone()[0]:
+                conn.execute(statement("instance/create_database").format(database=sql.Identifier(DAGSTER_DATABASE)))
+        url = dagster_storage_url(server_url, DAGSTER_DATABASE)
+    return {"DAGSTER_HOME": str(settings.dagster_home), "DAGSTER_PG_URL": url}
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_dev(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    env = dict(os.environ, DAGSTER_HOME=str(settings.dagster_home), DISTILLERY_HOME=str(settings.home))
+    env = dict(os.environ, DISTILLERY_HOME=str(settings.home))
     if not settings.database_url:
         # Started once here and left running, so the UI, daemon and run workers share one server.
         env["DATABASE_URL"] = embedded_server(settings.home / "pg", cleanup_mode=None).get_uri()
-    settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    env.update(dagster_instance_env(settings, cleanup_mode=None))
     command = [
         sys.executable, "-m", "dagster", "dev", "-m", "orchestration.definitions",
         "-h", "127.0.0.1", "-p", str(args.port),
     ]
-    print(f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={settings.dagster_home}); Ctrl-C stops it")
-    # Its own process group, so one signal stops the webserver, daemon and code server together.
+    print(
+        f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={settings.dagster_home}, "
+        "runs and events in Postgres); Ctrl-C stops it"
+    )
+    # Its own process group, so one signal stops the webserver, daemon and code server together;
+    # SIGTERM (a service manager, a script) takes the same way out as Ctrl-C.
     process = subprocess.Popen(command, env=env, start_new_session=True)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         return process.wait()
     except KeyboardInterrupt:
