@@ -50,6 +50,7 @@ WITH users AS (
     FROM generate_series(%(first)s::int, %(last)s::int) AS i
 ), documents AS (
     SELECT user_id, json_build_object(
+        'distiller', 'gemini',
         'persona', json_build_object('label', (ARRAY['dreamer', 'planner', 'decider', 'researcher', 'conversationalist'])[1 + h %% 5]),
         'vibe', json_build_object('label', (ARRAY['foodie', 'night owl', 'chaos seeker', 'slow traveller', 'beach lover', 'culture vulture', 'outdoorsy', 'luxury'])[1 + (h / 5) %% 8]),
         'travel_style', (ARRAY['city hopper', 'slow traveller', 'spontaneous booker', 'careful planner', 'armchair traveller', 'explorer'])[1 + (h / 40) %% 6],

@@ -44,13 +44,14 @@ def profile(
     travel_style: str = "slow traveller",
     tags: tuple[str, ...] = (),
     summary: str = "Plans food trips around seafood restaurants.",
+    distiller: str = "local",
 ) -> dict:
     """A profile document as distillation stores it (validated against its schema)."""
     interests = {"seafood": 0.6, "wine bars": 0.4} if interests is None else interests
     cities = {"Lisbon": 1.0} if cities is None else cities
     document = {
         "schema": 1, "user_id": user_id, "version": 1, "updated_at": "2026-11-20T08:00:00Z",
-        "evidence_day": "2026-11-20", "signals_distilled": 10, "distiller": "local",
+        "evidence_day": "2026-11-20", "signals_distilled": 10, "distiller": distiller,
         "persona": {"label": persona, "scores": dict.fromkeys(PERSONAS, 1 / len(PERSONAS))},
         "vibe": {"label": vibe, "scores": [{"vibe": vibe, "weight": 3.0}] if vibe else []},
         "interests": [{"topic": t, "weight": w * 10} for t, w in interests.items()],
@@ -115,18 +116,27 @@ def canonical_text(postgres, document: dict) -> str:
 
 
 def test_canonical_text_is_built_from_facets_not_weights(postgres):
-    document = profile("u_1", interests={"seafood": 0.6, "wine bars": 0.4}, cities={"Lisbon": 0.8, "Porto": 0.2},
-                       tags=("natural wine",))
-    text = canonical_text(postgres, document)
+    interests = {"seafood": 0.3, "wine bars": 0.25, "markets": 0.2, "jazz": 0.15, "surfing": 0.1}
+    cities = {"Lisbon": 0.6, "Porto": 0.3, "Faro": 0.1}
+    text = canonical_text(postgres, profile("u_1", interests=interests, cities=cities, distiller="gemini",
+                                            tags=("natural wine",), summary="Plans food trips around seafood."))
 
     assert text == (
-        "persona: planner\nvibe: foodie\ntravel style: slow traveller\ninterests: seafood, wine bars\n"
-        "cities: lisbon, porto\nthemes: natural wine\nPlans food trips around seafood restaurants."
+        "persona: planner\nvibe: foodie\ntravel style: slow traveller\n"
+        "interests: jazz, markets, seafood, surfing, wine bars\ncities: faro, lisbon, porto\n"
+        "themes: natural wine\nPlans food trips around seafood."
     )
-    drifted = profile("u_1", interests={"wine bars": 0.55, "seafood": 0.45}, cities={"Porto": 0.5, "Lisbon": 0.5},
-                      tags=("natural wine",))
+    # Weights drift, order changes, a tail interest (6th) or city (4th) appears: the same text.
+    drifted = profile(
+        "u_1", interests={"surfing": 0.35, "jazz": 0.3, "markets": 0.2, "wine bars": 0.1, "seafood": 0.04, "golf": 0.01},
+        cities={"Faro": 0.5, "Porto": 0.3, "Lisbon": 0.15, "Braga": 0.05}, distiller="gemini", tags=("natural wine",),
+        summary="Plans food trips around seafood.",
+    )
     assert canonical_text(postgres, drifted) == text
-    assert canonical_text(postgres, profile("u_1", interests={"seafood": 1.0})) != text
+    # The local distiller's summary is a template of the facets plus a count: left out.
+    local = profile("u_1", interests=interests, cities=cities, summary="Planner, slow traveller. 42 signals distilled.")
+    assert canonical_text(postgres, local) == text.rsplit("\n", 2)[0]
+    assert canonical_text(postgres, profile("u_1", interests={"seafood": 1.0})) != canonical_text(postgres, local)
     empty = {"persona": {}, "vibe": {"label": None}, "interests": [], "cities": [], "tags": [], "summary": " "}
     assert canonical_text(postgres, empty) == ""
 
@@ -236,9 +246,9 @@ def test_bad_texts_and_vectors_are_rejected_counted_and_never_stored(postgres, m
     documents = [
         *FOODIES[:3],
         empty,
-        profile("long", summary="Lisbon seafood " * 26),
-        profile("nan", summary="Loves nan trips."),
-        profile("zero", summary="Loves zero trips."),
+        profile("long", distiller="gemini", summary="Lisbon seafood " * 26),
+        profile("nan", distiller="gemini", summary="Loves nan trips."),
+        profile("zero", distiller="gemini", summary="Loves zero trips."),
     ]
     store_profiles(postgres, documents)
 
@@ -258,7 +268,7 @@ def test_bad_texts_and_vectors_are_rejected_counted_and_never_stored(postgres, m
     assert (again.embedded, again.rejected, again.quarantined) == (0, 0, 4)
     assert len(backend.texts) == calls  # quarantined versions are not retried
 
-    store_profiles(postgres, [profile("nan", summary="Now loves slow trips.")])
+    store_profiles(postgres, [profile("nan", distiller="gemini", summary="Now loves slow trips.")])
     fixed = refresh_embeddings(postgres, embedder)
     assert (fixed.embedded, fixed.rejected, fixed.quarantined) == (1, 0, 3)
     assert "nan" in stored(postgres, "test:scripted")
@@ -269,7 +279,7 @@ def test_a_new_rejection_removes_the_outdated_vector(postgres, monkeypatch):
     store_profiles(postgres, FOODIES[:2])
     refresh_embeddings(postgres, embedder)
 
-    store_profiles(postgres, [profile("food_0", summary="Loves nan trips.")])
+    store_profiles(postgres, [profile("food_0", distiller="gemini", summary="Loves nan trips.")])
     report = refresh_embeddings(postgres, embedder)
 
     assert report.rejects_by_reason == {"not finite": 1}
@@ -368,7 +378,7 @@ def test_freshness_check_fails_until_changed_profiles_are_embedded(postgres, mon
     refresh_embeddings(postgres, embedder)
     assert check_freshness(postgres, "test:scripted").passed
 
-    store_profiles(postgres, [profile("food_2", summary="Loves nan trips."), profile("food_9")])
+    store_profiles(postgres, [profile("food_2", distiller="gemini", summary="Loves nan trips."), profile("food_9")])
     stale = check_freshness(postgres, "test:scripted")
     assert not stale.passed
     assert stale.metadata["stale_or_missing"].value == 2
