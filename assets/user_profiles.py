@@ -15,6 +15,7 @@ the shard, not the day.
 
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -172,6 +173,7 @@ class DistillerResource(dg.ConfigurableResource):
     )
     backlog_signals: int = Field(default=100_000, description="Undistilled signals of today that trigger a run.")
     backlog_max_age_minutes: int = Field(default=60, description="Age of the oldest undistilled signal that triggers a run.")
+    store_workers: int = Field(default=2, ge=1, description="Shards written to Postgres at once.")
     chunk_signals: int = Field(default=2_000_000, ge=1, description="Signals merged at once; shards are grouped up to it.")
     duckdb_memory_limit: str = Field(default="1GB", description="DuckDB spills to disk beyond this.")
 
@@ -208,8 +210,8 @@ class DistillerResource(dg.ConfigurableResource):
                 counts = dict(run_duckdb(db, "distill/shard_signal_counts", {"watermarks": watermarks}))
                 for chunk in chunked(pending, counts, self.chunk_signals):
                     report.llm.add(self._merge(db, distiller, work, chunk))
-                    for shard in chunk:
-                        report.add(self._store_shard(db, distiller, work, shard))
+                    for shard_report in self._store_chunk(db, distiller, work, chunk):
+                        report.add(shard_report)
         self._record_day(day, horizon, taken_at, run_id, report)
         report.seconds = time.perf_counter() - started
         return report
@@ -290,24 +292,44 @@ class DistillerResource(dg.ConfigurableResource):
             raise InvalidProfiles(f"{len(violations)} new profiles break the schema ({examples})")
         return llm
 
-    def _store_shard(self, db: duckdb.DuckDBPyConnection, distiller: Distiller, work: "ChunkWork", shard: int) -> ShardReport:
-        """One shard, one transaction: its versions, heads and watermark, or nothing."""
-        for attempt in range(1, MAX_SHARD_ATTEMPTS + 1):
+    def _store_chunk(self, db: duckdb.DuckDBPyConnection, distiller: Distiller, work: "ChunkWork", chunk: list[int]) -> list[ShardReport]:
+        """Stores the chunk's shards, a few at a time: each is its own transaction, so they overlap
+        Postgres' work on one with DuckDB's on the next. A shard another run changed meanwhile is
+        merged again and stored on its own afterwards."""
+        reports, changed = [], []
+        with ThreadPoolExecutor(max_workers=self.store_workers, thread_name_prefix="distill-store") as pool:
+            futures = [pool.submit(self._store_shard, db, work, shard) for shard in chunk]
             try:
-                with self.postgres.connection() as conn:
-                    watermark = conn.execute(load("distill/claim_shard"), {"day": work.day, "shard": shard}).fetchone()[0]
-                    if watermark >= work.horizon:
-                        return ShardReport(shard, skipped=True)
-                    if watermark != work.watermarks[shard]:
-                        work.watermarks[shard] = watermark
-                        raise ConcurrentProfileUpdate(f"shard {shard} of {work.day} was advanced by another run")
-                    return store_profiles(conn, db, work, shard, self.versions_kept)
-            except ConcurrentProfileUpdate as change:
-                if attempt == MAX_SHARD_ATTEMPTS:
-                    raise
-                dg.get_dagster_logger().info(f"{change}; merging the shard again")
+                for shard, future in zip(chunk, futures, strict=True):
+                    try:
+                        reports.append(future.result())
+                    except ConcurrentProfileUpdate as change:
+                        dg.get_dagster_logger().info(f"{change}; merging the shard again")
+                        changed.append(shard)
+            except BaseException:
+                pool.shutdown(cancel_futures=True)
+                raise
+        for shard in changed:
+            for attempt in range(2, MAX_SHARD_ATTEMPTS + 1):
                 self._merge(db, distiller, work, [shard])
-        raise AssertionError("unreachable")
+                try:
+                    reports.append(self._store_shard(db, work, shard))
+                    break
+                except ConcurrentProfileUpdate:
+                    if attempt == MAX_SHARD_ATTEMPTS:
+                        raise
+        return reports
+
+    def _store_shard(self, db: duckdb.DuckDBPyConnection, work: "ChunkWork", shard: int) -> ShardReport:
+        """One shard, one transaction: its versions, heads and watermark, or nothing."""
+        with self.postgres.connection() as conn, db.cursor() as cursor:
+            watermark = conn.execute(load("distill/claim_shard"), {"day": work.day, "shard": shard}).fetchone()[0]
+            if watermark >= work.horizon:
+                return ShardReport(shard, skipped=True)
+            if watermark != work.watermarks[shard]:
+                work.watermarks[shard] = watermark
+                raise ConcurrentProfileUpdate(f"shard {shard} of {work.day} was advanced by another run")
+            return store_profiles(conn, cursor, work, shard, self.versions_kept)
 
     # -- the day's record, the backlog --------------------------------------------------------
 
@@ -365,7 +387,7 @@ def chunked(shards: list[int], signals: dict[int, int], limit: int) -> list[list
 
 def _copy_in(conn: psycopg.Connection, db: duckdb.DuckDBPyConnection, query: str, parameters: dict, copy_statement: str) -> None:
     """Streams a DuckDB query's rows into a Postgres COPY through a CSV file."""
-    path = Path(parameters["folder"]) / "staged.csv"
+    path = Path(parameters["folder"]) / f"staged-{parameters['shard']}.csv"
     duckdb_query(db, query, parameters).write_csv(str(path), header=False)
     with conn.cursor().copy(copy_statement) as copy, path.open("rb") as staged:
         while block := staged.read(COPY_BLOCK_BYTES):

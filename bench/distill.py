@@ -1,0 +1,193 @@
+"""Distillation throughput: a day of signals into versioned profiles, the product path against a naive loop.
+
+A fresh database on its own embedded server gets two receive days of synthetic signals for the
+same users (made in SQL). The product path (local distiller) distills the first day with no
+profiles yet ("cold") and the second on top of them ("warm", the nightly case), each in a child
+process so its peak RSS is its own. The baseline is a per-user Python loop, one query per user,
+as a naive worker would write it, timed on a sample and extrapolated.
+
+    python bench/distill.py            # 1M signals of 100K users per day
+    python bench/distill.py --quick    # 100K signals of 10K users
+"""
+
+import argparse
+import json
+import multiprocessing
+import resource
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from assets.profile_schema import EVENT_TYPES, PERSONAS, validate_profile
+from assets.user_profiles import DistillerResource
+from resources.gemini import GeminiResource
+from resources.postgres import PostgresResource, close_pools, embedded_server
+from resources.sql import load
+
+DAY = date(2026, 11, 2)
+BATCH_ROWS = 1000
+TARGET_SECONDS = 8.0
+TARGET_RSS_MB = 1536
+USERS_PER_REQUEST = DistillerResource.model_fields["users_per_request"].default
+WEIGHTS = {"book": 8.0, "save": 4.0, "click": 2.0, "view": 1.0, "dwell": 1.0, "search": 0.5, "chat_message": 0.5, "scroll": 0.25}
+
+
+def generate_day(postgres: PostgresResource, day: date, signals: int, users: int, seed: int) -> float:
+    started = time.perf_counter()
+    received_at = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=23)
+    with postgres.connection() as conn:
+        conn.execute(load("distill/ensure_day_partition"), {"day": day})
+        first_batch = conn.execute(load("distill/synthetic_batches"), {
+            "received_at": received_at, "batch_rows": BATCH_ROWS, "batches": -(-signals // BATCH_ROWS),
+        }).fetchone()[0]
+        conn.execute(load("distill/synthetic_signals"), {
+            "day": day, "signals": signals, "users": users, "seed": seed,
+            "first_batch": first_batch, "batch_rows": BATCH_ROWS,
+        })
+    return time.perf_counter() - started
+
+
+def distill_in_child(database_url: str, home: str, day: date, results) -> None:
+    postgres = PostgresResource(database_url=database_url, home=home)
+    distiller = DistillerResource(postgres=postgres, gemini=GeminiResource())
+    report = distiller.distill_day(day, run_id="bench")
+    close_pools()
+    results.put((report.metadata(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+
+
+def product_run(database_url: str, home: str, day: date) -> tuple[dict, float, float]:
+    close_pools()
+    results = multiprocessing.get_context("fork").Queue()
+    started = time.perf_counter()
+    child = multiprocessing.get_context("fork").Process(target=distill_in_child, args=(database_url, home, day, results))
+    child.start()
+    metadata, rss_mb = results.get()
+    child.join()
+    return metadata, time.perf_counter() - started, rss_mb
+
+
+def naive_profile(conn: psycopg.Connection, user_id: str, day: date, half_life_days: float = 30.0) -> None:
+    """What a per-user worker does: fetch the user's day, fetch their profile, merge in Python, write a version."""
+    rows = conn.execute(load("distill/naive_user_signals"), {"user_id": user_id, "day": day}).fetchall()
+    current = conn.execute(load("distill/current_profile"), {"user_id": user_id}).fetchone()
+    previous = json.loads(current[1]) if current else None
+    engagement, topics, cities, vibes = Counter(), Counter(), Counter(), Counter()
+    hours, sessions, dwell = [0.0] * 24, set(), 0.0
+    for event_type, session, hour, city, item, dwell_ms, vibe in rows:
+        weight = WEIGHTS[event_type]
+        engagement[event_type] += 1
+        hours[hour] += 1
+        sessions.add(session)
+        dwell += (dwell_ms or 0) / 1000
+        topics[item.split("_")[0]] += weight
+        cities[city] += weight
+        if vibe:
+            vibes[vibe] += weight
+    old = 0.0
+    if previous:
+        old = 0.5 ** (max((day - date.fromisoformat(previous["evidence_day"])).days, 0) / half_life_days)
+        for key, counter, entries in (("topic", topics, previous["interests"]), ("city", cities, previous["cities"]),
+                                      ("vibe", vibes, previous["vibe"]["scores"])):
+            for entry in entries:
+                counter[entry[key]] += entry["weight"] * old
+        for name, count in previous["engagement"].items():
+            engagement[name] += count * old
+        hours = [h + p * old for h, p in zip(hours, previous["activity"]["hours"], strict=True)]
+    raw = [engagement["view"] + 0.5 * engagement["scroll"], 3 * engagement["save"] + 1.5 * engagement["search"],
+           6 * engagement["book"] + 0.5 * engagement["click"], 1.5 * engagement["dwell"] + 0.5 * engagement["search"],
+           3 * engagement["chat_message"]]
+    total = sum(raw) or 1.0
+    persona = PERSONAS[raw.index(max(raw))]
+    document = {
+        "schema": 1, "user_id": user_id, "version": (previous["version"] + 1) if previous else 1,
+        "updated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "evidence_day": day.isoformat(),
+        "signals_distilled": len(rows) + (previous["signals_distilled"] if previous else 0), "distiller": "local",
+        "persona": {"label": persona, "scores": {p: round(s / total, 3) for p, s in zip(PERSONAS, raw, strict=True)}},
+        "vibe": {"label": vibes.most_common(1)[0][0] if vibes else None,
+                 "scores": [{"vibe": k, "weight": round(v, 3)} for k, v in vibes.most_common(5)]},
+        "interests": [{"topic": k, "weight": round(v, 3)} for k, v in topics.most_common(10)],
+        "cities": [{"city": k, "weight": round(v, 3)} for k, v in cities.most_common(5)],
+        "travel_style": "explorer",
+        "activity": {"hours": [round(h, 2) for h in hours], "peak_hour": hours.index(max(hours)), "daypart": None,
+                     "sessions": float(len(sessions)), "dwell_seconds": round(dwell, 2)},
+        "engagement": {name: round(engagement[name], 2) for name in EVENT_TYPES},
+        "saved_items": [], "booked_items": [], "tags": [],
+        "summary": f"{persona.capitalize()}. {len(rows)} new signals.",
+    }
+    validate_profile(document)
+    conn.execute(load("distill/naive_store_version"), {
+        "user_id": user_id, "version": document["version"], "profile": json.dumps(document), "day": day,
+        "signals": len(rows),
+    })
+    conn.commit()
+
+
+def baseline_run(postgres: PostgresResource, day: date, sample: int) -> tuple[float, int]:
+    with postgres.connection() as conn:
+        users = [user_id for (user_id,) in conn.execute(load("distill/user_sample"), {"day": day, "limit": sample})]
+        conn.execute(load("distill/naive_versions_table"))
+        conn.commit()
+        started = time.perf_counter()
+        for user_id in users:
+            naive_profile(conn, user_id, day)
+        seconds = time.perf_counter() - started
+    return seconds, len(users)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="100K signals of 10K users")
+    parser.add_argument("--sample", type=int, default=1000, help="users timed in the per-user baseline")
+    args = parser.parse_args()
+    signals, users = (100_000, 10_000) if args.quick else (1_000_000, 100_000)
+
+    with tempfile.TemporaryDirectory(prefix="dst-bench-") as folder:
+        server = embedded_server(Path(folder) / "pg", cleanup_mode="stop")
+        with psycopg.connect(server.get_uri(), autocommit=True) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier("bench_distill")))
+        database_url = server.get_uri(database="bench_distill")
+        postgres = PostgresResource(database_url=database_url, home=folder)
+        days = [DAY, DAY + timedelta(days=1)]
+        made = sum(generate_day(postgres, day, signals, users, seed) for seed, day in enumerate(days, start=1))
+        print(f"generated 2 days x {signals:,} signals of {users:,} users in {made:.1f}s", flush=True)
+
+        cold, cold_s, cold_rss = product_run(database_url, folder, days[0])
+        warm, warm_s, warm_rss = product_run(database_url, folder, days[1])
+        sample_s, sampled = baseline_run(postgres, days[1], args.sample)
+        close_pools()
+        server.cleanup()
+
+    per_user = sample_s / sampled
+    baseline_total = per_user * warm["profiles_updated"]
+    rows = [
+        ("product, cold day (no profiles yet)", cold_s, cold["seconds"], cold["signals_in"], cold["profiles_updated"], cold_rss),
+        ("product, warm day (every user has one)", warm_s, warm["seconds"], warm["signals_in"], warm["profiles_updated"], warm_rss),
+    ]
+    print(f"\n{'path':<44}{'wall s':>8}{'run s':>8}{'signals/s':>12}{'profiles':>10}{'peak RSS':>10}")
+    for name, wall, run, count, profiles, rss in rows:
+        print(f"{name:<44}{wall:>8.2f}{run:>8.2f}{count / run:>12,.0f}{profiles:>10,}{rss:>8.0f}MB")
+    print(f"{f'baseline per-user loop ({sampled:,} users timed)':<44}{sample_s:>8.2f}{'':>8}"
+          f"{warm['signals_in'] / warm['profiles_updated'] / per_user:>12,.0f}{sampled:>10,}")
+    print(f"{'baseline extrapolated to the warm day':<44}{baseline_total:>8.1f}")
+    print(f"\nproduct vs baseline on the warm day: {baseline_total / warm['seconds']:.0f}x faster")
+    print(f"signals per profile update: {warm['signals_per_profile_update']}; "
+          f"LLM-due users on the warm day: {warm['llm_due_users']} "
+          f"(LLM calls per 1,000 signals with the Gemini provider: "
+          f"{-(-warm['llm_due_users'] // USERS_PER_REQUEST) * 1000 / warm['signals_in']:.3f})")
+    worst = max(cold["seconds"], warm["seconds"])
+    peak = max(cold_rss, warm_rss)
+    print(f"target <= {TARGET_SECONDS:.0f} s: {'met' if worst <= TARGET_SECONDS else 'MISSED'} ({worst:.2f} s); "
+          f"peak RSS < {TARGET_RSS_MB} MB: {'met' if peak < TARGET_RSS_MB else 'MISSED'} ({peak:.0f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
