@@ -7,13 +7,16 @@ re-read, and matched against the partition (row count and an order-independent c
 event_ids) before `archive_manifest` calls it verified; retention trusts nothing else.
 """
 
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import adbc_driver_postgresql.dbapi as adbc
 import dagster as dg
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -48,6 +51,9 @@ SIGNAL_SCHEMA = pa.schema(
     ]
 )
 ROW_GROUP_ROWS = 128 * 1024
+# By user, then receive time: Parquet statistics then let per-user and time filters skip row groups.
+ARCHIVE_ORDER = "user_id, received_at, event_id"
+SORT_MEMORY = "1GB"
 WRITER_OPTIONS = {
     "compression": "zstd",
     "use_dictionary": ["user_id", "session_id", "event_type", "city", "item_id", "dwell_ms", "props"],
@@ -181,16 +187,25 @@ def _partition_fingerprint(postgres: PostgresResource, partition: str) -> Finger
 
 
 def _export(postgres: PostgresResource, archive: Archive, partition: str, key: str, day: date) -> str:
-    """Streams the partition through Arrow (ADBC's binary COPY) into a staging Parquet file."""
+    """Streams the partition through Arrow (ADBC's binary COPY) into a staging Parquet file.
+
+    Postgres only scans; DuckDB sorts in the worker (out of core past SORT_MEMORY), so the database
+    that serves ingestion does no sorting for the archive.
+    """
     query = statement("archive/day_rows").format(partition=sql.Identifier(partition)).as_string()
     schema = SIGNAL_SCHEMA.with_metadata(
         {"distillery.dataset": "signals", "distillery.schema_version": str(SCHEMA_VERSION), "distillery.day": day.isoformat()}
     )
-    with adbc.connect(postgres.conninfo) as conn, conn.cursor() as cursor:
+    sorter_config = {
+        "memory_limit": SORT_MEMORY,
+        "temp_directory": str(Path(tempfile.gettempdir()) / "distillery-sort"),
+        "arrow_lossless_conversion": True,  # uuid and json stay Arrow extension types
+    }
+    with adbc.connect(postgres.conninfo) as conn, conn.cursor() as cursor, duckdb.connect(config=sorter_config) as sorter:
         cursor.execute(query)
-        batches = cursor.fetch_record_batch()
+        ordered = sorter.from_arrow(cursor.fetch_record_batch()).order(ARCHIVE_ORDER).to_arrow_reader(ROW_GROUP_ROWS)
         with archive.staged_parquet(key, schema, **WRITER_OPTIONS) as staged:
-            for batch in batches:
+            for batch in ordered:
                 staged.writer.write_batch(
                     pa.RecordBatch.from_arrays(batch.columns, schema=schema), row_group_size=ROW_GROUP_ROWS
                 )
