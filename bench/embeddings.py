@@ -29,6 +29,7 @@ from assets.profile_embeddings import (
     HNSW_EF_CONSTRUCTION,
     HNSW_M,
     SimilarUser,
+    drop_models,
     ensure_model_index,
     exact_nearest_users,
     index_name,
@@ -39,8 +40,10 @@ from assets.profile_embeddings import (
 )
 from resources.embedder import EmbedderResource
 from resources.postgres import PostgresResource, close_pools, embedded_server
+from resources.sql import load
 
 MODEL = "local:all-MiniLM-L6-v2-onnx-int8"
+RANDOM = "bench:isotropic-random"
 DIMENSION = 384
 
 # Profiles for users first..last, as distillation stores them: a version row and the head.
@@ -137,11 +140,12 @@ def exact_top(vectors: np.ndarray, ids: np.ndarray, queries: np.ndarray, k: int,
     return answers
 
 
-def search_run(conn, queries, ids, vectors, truth, k, ef_search, city=None) -> tuple[float, float, float]:
+def search_run(conn, queries, ids, vectors, truth, k, ef_search, city=None, model=MODEL) -> tuple[float, float, float]:
+    """p50 and p95 milliseconds of the product's query path (one transaction each), and recall@k."""
     latencies, hits, expected = [], 0, 0
     for q, exact in zip(queries, truth, strict=True):
         started = time.perf_counter()
-        found = nearest_users(conn, MODEL, DIMENSION, vectors[q], k, city=city, exclude=ids[q], ef_search=ef_search)
+        found = nearest_users(conn, model, DIMENSION, vectors[q], k, city=city, exclude=ids[q], ef_search=ef_search)
         conn.commit()
         latencies.append(time.perf_counter() - started)
         hits += recall_hits(exact, found, tolerance=1e-5)
@@ -189,8 +193,7 @@ def main() -> int:
     rerun = refresh_embeddings(postgres, embedder)
     figures.append((f"re-run, no change, {rerun.profiles:,} profiles", f"{rerun.seconds:.2f}s, {rerun.embedded} embedded"))
     with postgres.connection() as conn:
-        conn.execute("DELETE FROM embedding_models")
-        conn.execute(f"DROP INDEX {index_name(MODEL)}")
+        drop_models(conn, "", replace_serving=True)  # every model, its vectors and its index
 
     # 2. 100K users: profiles in SQL, vectors blended from the real ones, loaded with binary COPY.
     with postgres.connection() as conn:
@@ -256,6 +259,26 @@ def main() -> int:
             city_truth = exact_top(vectors, ids, subset, k, mask)
             p50, p95, recall = search_run(conn, subset, ids, vectors, city_truth, k, EF_SEARCH, city=city)
             results.append((f"HNSW ef_search={EF_SEARCH}, city={city} ({label})", p50, p95, recall))
+
+    # 5. The worst case for HNSW: isotropic random vectors, no structure to navigate by.
+    noise = rng.standard_normal((len(ids), DIMENSION)).astype(np.float32)
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    with postgres.connection() as conn:
+        register_vector(conn)
+        conn.execute("INSERT INTO embedding_models (model_id, dimension) VALUES (%s, %s)", (RANDOM, DIMENSION))
+        store_vectors(conn, RANDOM, rows, noise)
+        conn.commit()
+        started = time.perf_counter()
+        ensure_model_index(conn, RANDOM, DIMENSION)
+        conn.commit()
+        figures.append(("HNSW build, isotropic random vectors (worst case)", f"{time.perf_counter() - started:.1f}s"))
+        conn.execute(load("embeddings/analyze"))
+        conn.commit()
+        truth = exact_top(noise, ids, queries, k)
+        search_run(conn, queries[:100], ids, noise, truth[:100], k, EF_SEARCH, model=RANDOM)
+        for ef in (40, 100, 200):
+            p50, p95, recall = search_run(conn, queries, ids, noise, truth, k, ef, model=RANDOM)
+            results.append((f"random vectors, HNSW ef_search={ef}", p50, p95, recall))
 
     print(f"\nProfile embeddings, {len(ids):,} users x {DIMENSION} dims, embedded PostgreSQL 18 + pgvector\n")
     print("| measure | figure |\n|---|---|")
