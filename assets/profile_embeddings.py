@@ -63,6 +63,8 @@ class RefreshReport:
     serving_model: str | None = None
     switched_from: list[str] = field(default_factory=list)
     index_built: bool = False
+    table_bytes: int = 0
+    index_bytes: int = 0
     seconds: float = 0.0
 
     @property
@@ -218,6 +220,9 @@ def refresh_embeddings(
             conn.execute(load("embeddings/promote_model"), {"model_id": model_id})
             serving = (model_id, dimension)
         report.serving_model = serving[0] if serving else None
+        report.table_bytes, report.index_bytes = conn.execute(
+            load("embeddings/sizes"), {"index": index_name(model_id)}
+        ).fetchone()
     report.seconds = time.perf_counter() - started
     return report
 
@@ -249,7 +254,10 @@ def profile_embeddings(
             "quarantined": report.quarantined,
             "missing": report.missing,
             "orphans_removed": report.orphans_removed,
+            "embedded_share": round(report.embedded / report.profiles, 4) if report.profiles else 0.0,
             "index_built": report.index_built,
+            "table_bytes": dg.MetadataValue.int(report.table_bytes),
+            "index_bytes": dg.MetadataValue.int(report.index_bytes),
             "seconds": round(report.seconds, 3),
             "profiles_per_second": round(report.embedded / report.seconds, 1) if report.seconds else 0.0,
         }
@@ -345,7 +353,6 @@ def check_dimension(postgres: PostgresResource, model_id: str, dimension: int) -
 
 def check_unit_norm(postgres: PostgresResource, model_id: str) -> dg.AssetCheckResult:
     with postgres.connection() as conn:
-        register_vector(conn)
         vectors, off_unit, examples, min_norm, max_norm = conn.execute(
             load("embeddings/norm_violations"), {"model_id": model_id, "tolerance": UNIT_NORM_TOLERANCE}
         ).fetchone()

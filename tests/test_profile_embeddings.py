@@ -489,7 +489,8 @@ def test_materializing_a_day_reports_the_story_and_every_check_passes(postgres, 
     metadata = result.asset_materializations_for_node("profile_embeddings")[0].metadata
     assert metadata["model_id"].value == LOCAL and metadata["serving_model"].value == LOCAL
     assert (metadata["profiles_seen"].value, metadata["embedded"].value, metadata["rejected"].value) == (18, 18, 0)
-    assert metadata["profiles_per_second"].value > 0
+    assert metadata["profiles_per_second"].value > 0 and metadata["embedded_share"].value == 1.0
+    assert metadata["table_bytes"].value > metadata["index_bytes"].value > 0
     evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert evaluations == {
         DIMENSION_MATCHES_MODEL: True,
