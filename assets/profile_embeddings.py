@@ -231,7 +231,7 @@ def refresh_embeddings(
     partitions_def=daily_partition,
     deps=["user_profiles"],
     kinds={"postgres", "pgvector"},
-    group_name="profiles",
+    group_name="embeddings",
     description="One vector per user profile (pgvector, HNSW cosine), re-embedded only when the profile's "
     "canonical text changes. Materializing any day embeds every profile that changed since its last vector.",
 )
