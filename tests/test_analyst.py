@@ -26,9 +26,7 @@ def documented_queries() -> list[str]:
     return re.findall(r"```sql\n(.*?)```", DOCS.read_text(), flags=re.S)
 
 
-@pytest.fixture(params=["local", "s3"])
-def archived(request, postgres, tmp_path) -> ArchiveStore:
-    store = ArchiveStore(root=str(tmp_path / "archive")) if request.param == "local" else request.getfixturevalue("s3_archive_store")
+def archive_sample(postgres, store: ArchiveStore) -> ArchiveStore:
     archive = store.open()
     for seed, day in enumerate(DAYS, start=1):
         fill_day(postgres, day, ROWS_PER_DAY, users=100, seed=seed)
@@ -36,6 +34,18 @@ def archived(request, postgres, tmp_path) -> ArchiveStore:
     create_profiles(postgres, 100)
     take_profile_snapshot(postgres, archive, TODAY)
     return store
+
+
+@pytest.fixture(params=["local", "s3"])
+def archived(request, postgres, tmp_path) -> ArchiveStore:
+    if request.param == "s3":
+        return archive_sample(postgres, request.getfixturevalue("s3_archive_store"))
+    return archive_sample(postgres, ArchiveStore(root=str(tmp_path / "archive")))
+
+
+@pytest.fixture
+def archived_locally(postgres, tmp_path) -> ArchiveStore:
+    return archive_sample(postgres, ArchiveStore(root=str(tmp_path / "archive")))
 
 
 def test_the_views_show_every_archived_signal_and_profile(archived):
@@ -57,7 +67,8 @@ def test_every_documented_example_query_runs_and_returns_rows(archived, tmp_path
         assert pacsv.read_csv(output).num_rows > 0, query
 
 
-def test_outputs_as_table_csv_and_parquet(archived, tmp_path, capsys):
+def test_outputs_as_table_csv_and_parquet(archived_locally, tmp_path, capsys):
+    archived = archived_locally
     query = "SELECT event_type, count(*) AS events FROM signals GROUP BY ALL ORDER BY events DESC"
     run_query(archived, query)
     assert "event_type" in capsys.readouterr().out

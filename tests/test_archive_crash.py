@@ -27,7 +27,7 @@ DAYS = [date(2025, 3, 1), date(2025, 3, 2), date(2025, 3, 3)]
 TODAY = date(2025, 3, 5)
 HOT_DAYS = 3  # 2025-03-01 and 03-02 are past the window; 03-03 stays
 DROPPED = DAYS[:2]
-ROWS = 4000
+ROWS = 2500
 ARCHIVE_STEPS = ["locked", "cleaned", "sealed", "fingerprinted", "staged", "published", "recorded", "verified"]
 RETENTION_STEPS = ["locked", "detached", "dropped", "ledger_batch", "ledger_cleared"]
 ALL_STEPS = [f"archive:{s}" for s in ARCHIVE_STEPS] + [f"retention:{s}" for s in RETENTION_STEPS]
@@ -184,7 +184,7 @@ def test_killed_at_random_moments_then_rerun_loses_nothing(seeded, store, tmp_pa
     url, original = seeded
     rng = random.Random(20250301)
     duration = run_in_child(url, store)
-    for number in range(20 if not store.is_s3 else 5):
+    for number in range(20 if not store.is_s3 else 4):
         reset(url)
         attempt = attempt_store(store, tmp_path, str(number))
         run_in_child(url, attempt, kill_after=rng.uniform(0.05, duration))
