@@ -31,7 +31,7 @@ CACHE_HIT_RATE = "semantic_cache_hit_rate_on_target"
 
 Status = Literal["ok", "warning", "error", "not_built"]
 # Tables whose presence decides which figures this database can give.
-OPTIONAL_TABLES = ["distill_watermarks", "archive_manifest", "semantic_cache_lookups"]
+OPTIONAL_TABLES = ["archive_manifest", "semantic_cache_lookups"]
 
 
 class HealthPolicy(dg.ConfigurableResource):
@@ -130,7 +130,7 @@ def measure_health(
         built = {row[0] for row in conn.execute(load("health/existing_tables"), {"names": OPTIONAL_TABLES})}
         findings = [
             database_size(conn, policy),
-            processing_lag(conn, policy, now, "distill_watermarks" in built),
+            processing_lag(conn, policy, now),
             ingestion_accepting(conn, ingestor),
             landing_backlog(landing, policy, now),
             archive_backlog(conn, policy, now) if "archive_manifest" in built else _not_built(ARCHIVE_BACKLOG),
@@ -154,9 +154,9 @@ def database_size(conn: psycopg.Connection, policy: HealthPolicy) -> Finding:
     )
 
 
-def processing_lag(conn: psycopg.Connection, policy: HealthPolicy, now: datetime, by_watermark: bool) -> Finding:
-    query = "health/undistilled_by_watermark" if by_watermark else "health/undistilled_by_day"
-    oldest, waiting = conn.execute(load(query)).fetchone()
+def processing_lag(conn: psycopg.Connection, policy: HealthPolicy, now: datetime) -> Finding:
+    """From the batch log and the distillation watermarks: a batch is distilled once every shard of its day passed it."""
+    oldest, waiting = conn.execute(load("health/undistilled_signals")).fetchone()
     minutes = max((now - oldest).total_seconds() / 60, 0.0) if oldest else 0.0
     status = _grade(minutes, policy.lag_warn_minutes, policy.lag_error_minutes)
     summary = (

@@ -14,7 +14,6 @@ from assets.pipeline_health import (
     HealthPolicy,
     measure_health,
     pipeline_health,
-    processing_lag,
 )
 from orchestration.definitions import build_definitions
 from orchestration.jobs import ingest_job
@@ -46,9 +45,9 @@ def resources(postgres, tmp_path):
     }
 
 
-def measure(resources, **policy):
+def measure(resources, now=NOW, **policy):
     return measure_health(
-        resources["postgres"], resources["landing"], resources["ingestor"], HealthPolicy(**policy), now=NOW
+        resources["postgres"], resources["landing"], resources["ingestor"], HealthPolicy(**policy), now=now
     )
 
 
@@ -94,32 +93,28 @@ def test_database_size_warns_at_75_percent_and_errors_at_90(resources):
 
 
 def test_processing_lag_is_the_age_of_the_oldest_signal_past_its_days_watermark(resources, postgres):
-    day = (NOW - timedelta(hours=2)).date()
-    first = add_batch(postgres, NOW - timedelta(hours=2), accepted=300)
-    add_batch(postgres, NOW - timedelta(minutes=10), accepted=50)
-    add_batch(postgres, NOW - timedelta(minutes=5), accepted=0, rejected=7)  # nothing stored, nothing to distill
-    lag = measure(resources).finding(PROCESSING_LAG)
+    noon = NOW.replace(hour=12, minute=0, second=0, microsecond=0)
+    first = add_batch(postgres, noon - timedelta(hours=2), accepted=300)
+    add_batch(postgres, noon - timedelta(minutes=10), accepted=50)
+    add_batch(postgres, noon - timedelta(minutes=5), accepted=0, rejected=7)  # nothing stored, nothing to distill
+    lag = measure(resources, now=noon).finding(PROCESSING_LAG)
     assert lag.status == "warning" and not lag.check_result().passed
-    assert lag.figures["processing_lag_minutes"] == pytest.approx(120, abs=1)
+    assert lag.figures["processing_lag_minutes"] == pytest.approx(120)
     assert lag.figures["undistilled_signals"] == 350
 
-    # Every shard of the first batch's day has merged it: only the later batch waits (unless it fell on another day).
+    # Every shard of the day has merged the first batch: only the later one waits.
     sql(postgres, "INSERT INTO distill_watermarks (day, shard, shards, batch_id) VALUES (%s, 0, 2, %s), (%s, 1, 2, %s)",
-        (day, first, day, first))
-    later = measure(resources).finding(PROCESSING_LAG)
-    if (NOW - timedelta(minutes=10)).date() == day:
-        assert later.status == "ok" and later.figures["undistilled_signals"] == 50
+        (noon.date(), first, noon.date(), first))
+    later = measure(resources, now=noon).finding(PROCESSING_LAG)
+    assert later.status == "ok" and later.figures["undistilled_signals"] == 50
+    assert later.figures["processing_lag_minutes"] == pytest.approx(10)
 
-    add_batch(postgres, NOW - timedelta(hours=40))
-    assert measure(resources).finding(PROCESSING_LAG).status == "error"
+    # One shard behind is enough to keep the batch waiting.
+    sql(postgres, "UPDATE distill_watermarks SET batch_id = 0 WHERE shard = 1")
+    assert measure(resources, now=noon).finding(PROCESSING_LAG).figures["undistilled_signals"] == 350
 
-
-def test_processing_lag_from_distilled_days_where_there_are_no_watermarks(resources, postgres):
-    add_batch(postgres, NOW - timedelta(hours=3))
-    with postgres.connection() as conn:
-        assert processing_lag(conn, HealthPolicy(), NOW, by_watermark=False).status == "warning"
-        conn.execute("INSERT INTO distilled_days (day, distilled_at) VALUES (%s, now())", ((NOW - timedelta(hours=3)).date(),))
-        assert processing_lag(conn, HealthPolicy(), NOW, by_watermark=False).status == "ok"
+    add_batch(postgres, noon - timedelta(hours=40))
+    assert measure(resources, now=noon).finding(PROCESSING_LAG).status == "error"
 
 
 def test_an_open_circuit_breaker_is_an_error_and_a_high_reject_rate_a_warning(resources, postgres):
