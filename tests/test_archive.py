@@ -3,6 +3,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import psycopg
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -196,3 +197,27 @@ def test_archives_intact_passes_then_fails_when_an_archive_goes_missing_or_chang
     problems = check.metadata["problems"].value
     assert problems[DAY.isoformat()] == "missing"
     assert "bytes" in problems[(DAY + timedelta(days=1)).isoformat()]
+
+
+def test_leftovers_of_a_killed_upload_are_cleaned_by_the_next_run(postgres, s3_archive_store):
+    fill_day(postgres, DAY, 300)
+    archive = s3_archive_store.open()
+    client, bucket = archive.s3_client, archive.bucket
+    for key in (f"distillery/_staging/signals/day={DAY}/signals.parquet.dead", f"distillery/signals/day={DAY}/signals.parquet"):
+        upload = client.create_multipart_upload(Bucket=bucket, Key=key)
+        client.upload_part(Bucket=bucket, Key=key, UploadId=upload["UploadId"], PartNumber=1, Body=b"partial")
+    client.put_object(Bucket=bucket, Key=f"distillery/_staging/signals/day={DAY}/signals.parquet.old", Body=b"partial")
+    assert len(incomplete_uploads(s3_archive_store)) == 2
+
+    assert archive_day(postgres, archive, DAY).status == "archived"
+    assert incomplete_uploads(s3_archive_store) == []
+    assert bucket_keys(s3_archive_store) == [f"distillery/{archive_key(DAY)}"]
+
+
+def test_a_write_that_fails_midway_never_reaches_its_final_name(store):
+    archive = store.open()
+    table = pa.table({"n": list(range(1000))})
+    with pytest.raises(RuntimeError, match="disk full"), archive.staged_parquet("signals/day=2025-03-01/x.parquet", table.schema) as staged:
+        staged.writer.write_table(table)
+        raise RuntimeError("disk full")
+    assert archive.list_files("") == []
