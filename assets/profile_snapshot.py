@@ -101,7 +101,7 @@ def _export(postgres: PostgresResource, archive: Archive, key: str, snapshot_dat
         batches = cursor.fetch_record_batch()
         with archive.staged_parquet(key, schema, compression="zstd", use_dictionary=["user_id"]) as staged:
             for batch in batches:
-                columns = [column.cast(target.type) for column, target in zip(batch.columns, schema)]
+                columns = [column.cast(target.type) for column, target in zip(batch.columns, schema, strict=True)]
                 staged.writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=schema))
                 rows += batch.num_rows
     return rows, staged.key

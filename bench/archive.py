@@ -25,10 +25,10 @@ from pathlib import Path
 
 import duckdb
 import psycopg
-from psycopg import sql
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -74,10 +74,10 @@ def naive_export(postgres: PostgresResource, day: date, path: Path) -> float:
         schema = pa.schema([field.with_type(pa.string()) if field.name in ("event_id", "props") else field for field in SIGNAL_SCHEMA])
         with pq.ParquetWriter(path, schema, compression="zstd") as writer:
             while rows := cursor.fetchmany(50_000):
-                columns = list(zip(*rows))
+                columns = list(zip(*rows, strict=True))
                 columns[0] = [str(value) for value in columns[0]]
                 columns[9] = [str(value) for value in columns[9]]
-                writer.write_table(pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(columns, schema)], schema=schema))
+                writer.write_table(pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)], schema=schema))
     return time.perf_counter() - started
 
 
@@ -171,7 +171,7 @@ def main() -> int:
     main_day = days[-1]
     try:
         started = time.perf_counter()
-        for seed, (day, size) in enumerate(zip(days, drop_sizes), start=1):
+        for seed, (day, size) in enumerate(zip(days, drop_sizes, strict=True), start=1):
             fill_day(postgres, day, size, args.users, seed)
         with postgres.connection() as conn:
             postgres_bytes = conn.execute("SELECT pg_total_relation_size(%s)", (partition(main_day).as_string(),)).fetchone()[0]
@@ -205,7 +205,7 @@ def main() -> int:
               f"with the ledger cleanup: {loop_seconds / (drop_seconds + ledger_seconds):,.1f}x\n")
         print("| day size | detach + drop seconds |")
         print("|---:|---:|")
-        for day, size in zip(days, drop_sizes):
+        for day, size in zip(days, drop_sizes, strict=True):
             print(f"| {size:,} | {drops[day]['drop'][0]:.3f} |")
 
         started = time.perf_counter()

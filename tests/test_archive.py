@@ -199,7 +199,7 @@ def test_archives_intact_passes_then_fails_when_an_archive_goes_missing_or_chang
     assert "bytes" in problems[(DAY + timedelta(days=1)).isoformat()]
 
 
-def test_leftovers_of_a_killed_upload_are_cleaned_by_the_next_run(postgres, s3_archive_store):
+def test_leftovers_of_a_killed_upload_are_cleaned_by_the_next_run(postgres, s3_archive_store):  # noqa: F811
     fill_day(postgres, DAY, 300)
     archive = s3_archive_store.open()
     client, bucket = archive.s3_client, archive.bucket

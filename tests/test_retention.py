@@ -7,9 +7,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from assets.retention import (
+    DEFAULT_TABLE_POLICIES,
     NO_DAY_HELD,
     WITHIN_CAPACITY,
-    DEFAULT_TABLE_POLICIES,
     TablePolicy,
     apply_table_policy,
     drop_expired_signal_days,
