@@ -74,8 +74,7 @@ def picture(report: HealthReport, alerts: list[Alert], status: str, color: bool 
     ]
     counts = {state: sum(f.status == state for f in report.findings) for state in ("error", "warning")}
     verdict = {"error": "RED", "warning": "YELLOW", "ok": "GREEN"}[status]
-    lines += ["", paint(status, f"{verdict}: {counts['error']} checks in error, {counts['warning']} warning, "
-                                f"{len(alerts)} open alerts")]
+    lines += ["", paint(status, f"{verdict}: {counts['error']} in error, {counts['warning']} warning, {len(alerts)} open alerts")]
     return "\n".join(lines)
 
 

@@ -80,6 +80,8 @@ def test_a_healthy_database_passes_every_check_and_every_figure_is_numeric_metad
         assert isinstance(metadata[name], dg.IntMetadataValue | dg.FloatMetadataValue), name
     assert metadata["database_bytes"].value > 1_000_000
     assert "| raw_signals |" in metadata["largest_tables"].value
+    sql(postgres, "ANALYZE raw_signals")
+    assert next(t for t in measure(resources).tables if t.table_name == "raw_signals").rows_estimate == 5_000
 
 
 def test_database_size_warns_at_75_percent_and_errors_at_90(resources):

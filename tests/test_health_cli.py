@@ -29,7 +29,7 @@ def test_a_healthy_pipeline_prints_green_and_exits_zero(environment, capsys):
     out = capsys.readouterr().out
     assert "✔ database size" in out and "· semantic cache" in out and "not yet built" in out
     assert "largest tables" in out and "no open alerts" in out
-    assert out.rstrip().endswith("GREEN: 0 checks in error, 0 warning, 0 open alerts")
+    assert out.rstrip().endswith("GREEN: 0 in error, 0 warning, 0 open alerts")
 
 
 def test_a_red_check_prints_red_and_exits_non_zero(environment, capsys):
@@ -37,7 +37,7 @@ def test_a_red_check_prints_red_and_exits_non_zero(environment, capsys):
     assert health() == health_cli.EXIT_RED
     out = capsys.readouterr().out
     assert "✖ database size" in out and "of 1.0 MB" in out
-    assert "RED: 1 checks in error" in out
+    assert "RED: 1 in error, 0 warning, 0 open alerts" in out
 
 
 def test_warnings_stay_zero_unless_strict(environment, capsys, tmp_path):
