@@ -238,7 +238,7 @@ class DistillerResource(dg.ConfigurableResource):
             "temp_directory": str(Path(folder) / "spill"),
             "preserve_insertion_order": False,
         })
-        for statement in ("distill/utc_session", "distill/event_weight_macro", "distill/clean_key_macro"):
+        for statement in ("distill/utc_session", "distill/event_weight_macro", "distill/clean_key_macro", "distill/pg_text_macro"):
             run_duckdb(db, statement, {})
         return db
 
@@ -272,7 +272,7 @@ class DistillerResource(dg.ConfigurableResource):
     def _merge(self, db: duckdb.DuckDBPyConnection, distiller: Distiller, work: "ChunkWork", chunk: list[int]) -> LlmReport:
         """Computes the chunk's new documents in DuckDB (table `documents`) from its signals and current profiles."""
         parameters = {**work.parameters, "chunk": chunk, "watermarks": work.watermarks}
-        for step in ("distill/chunk_signals", "distill/new_user_evidence", "distill/new_keyed_evidence"):
+        for step in ("distill/new_user_evidence", "distill/new_keyed_evidence"):
             run_duckdb(db, step, parameters)
         users = [user_id for (user_id,) in run_duckdb(db, "distill/new_users_of_chunk", {})]
         path = Path(work.parameters["folder"]) / "profiles.csv"
@@ -386,9 +386,13 @@ def chunked(shards: list[int], signals: dict[int, int], limit: int) -> list[list
 
 
 def _copy_in(conn: psycopg.Connection, db: duckdb.DuckDBPyConnection, query: str, parameters: dict, copy_statement: str) -> None:
-    """Streams a DuckDB query's rows into a Postgres COPY through a CSV file."""
-    path = Path(parameters["folder"]) / f"staged-{parameters['shard']}.csv"
-    duckdb_query(db, query, parameters).write_csv(str(path), header=False)
+    """Streams a DuckDB query's rows into a Postgres COPY through a file in COPY's text format.
+
+    The query escapes its strings for that format, so nothing is quoted: several times faster
+    than CSV for JSON documents, whose every quote CSV would double.
+    """
+    path = Path(parameters["folder"]) / f"staged-{parameters['shard']}.tsv"
+    duckdb_query(db, query, parameters).write_csv(str(path), header=False, sep="\t", quotechar="", escapechar="", na_rep="\\N")
     with conn.cursor().copy(copy_statement) as copy, path.open("rb") as staged:
         while block := staged.read(COPY_BLOCK_BYTES):
             copy.write(block)

@@ -1,4 +1,4 @@
--- Event-weighted evidence per user and key (interest topic, city, vibe) of a chunk's new signals (DuckDB).
+-- Event-weighted evidence per user and key (interest topic, city, vibe) of a chunk of shards' new signals (each shard past its own watermark) (DuckDB).
 CREATE OR REPLACE TABLE new_keys AS
 WITH weighted AS (
     SELECT
@@ -7,7 +7,8 @@ WITH weighted AS (
         vibe,
         coalesce(category, nullif(split_part(item_id, '_', 1), '')) AS topic,
         event_weight(event_type) AS weight
-    FROM chunk_signals
+    FROM day_signals
+    WHERE list_contains($chunk, shard) AND batch_id > $watermarks[shard + 1]
 )
 SELECT user_id, 'interest' AS kind, clean_key(topic) AS key, sum(weight) AS evidence
 FROM weighted WHERE topic IS NOT NULL GROUP BY user_id, topic

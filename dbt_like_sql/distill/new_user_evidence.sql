@@ -1,4 +1,4 @@
--- Per-user evidence of a chunk's new signals (DuckDB): counts by type, hours, sessions, dwell, saved and booked items, recent chat.
+-- Per-user evidence of a chunk of shards' new signals (each shard past its own watermark) (DuckDB): counts by type, hours, sessions, dwell, saved and booked items, recent chat.
 CREATE OR REPLACE TABLE new_users AS
 SELECT
     user_id,
@@ -32,5 +32,6 @@ SELECT
         FILTER (WHERE event_type = 'book'), []), 'DESC') IF entry.item IS NOT NULL] AS booked,
     [entry.text FOR entry IN list_sort(coalesce(list({'at': chat_at, 'text': chat_text})
         FILTER (WHERE chat_text IS NOT NULL), []), 'DESC')][1:$chat_samples] AS chat
-FROM chunk_signals
+FROM day_signals
+WHERE list_contains($chunk, shard) AND batch_id > $watermarks[shard + 1]
 GROUP BY user_id

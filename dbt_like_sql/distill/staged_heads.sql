@@ -1,4 +1,4 @@
--- One shard's new head rows, in the column order of copy_head_staging (DuckDB).
-SELECT user_id, version, evidence_day, signals_distilled, signals_since_llm, local_persona, llm_distilled_at
+-- One shard's new head rows as Postgres COPY text, in the column order of copy_head_staging (DuckDB).
+SELECT pg_text(user_id), version, evidence_day, signals_distilled, signals_since_llm, local_persona, llm_distilled_at
 FROM documents
 WHERE shard = $shard
