@@ -275,7 +275,7 @@ class DistillerResource(dg.ConfigurableResource):
         for step in ("distill/new_user_evidence", "distill/new_keyed_evidence"):
             run_duckdb(db, step, parameters)
         users = [user_id for (user_id,) in run_duckdb(db, "distill/new_users_of_chunk", {})]
-        path = Path(work.parameters["folder"]) / "profiles.csv"
+        path = Path(work.parameters["folder"]) / "profiles.tsv"
         with self.postgres.connection() as conn:
             _copy_out(conn, load("distill/copy_current_profiles"), {"users": users}, path)
         for step in (

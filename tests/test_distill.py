@@ -163,6 +163,19 @@ def test_hostile_keys_are_cleaned_and_capped(postgres):
     assert profile["vibe"] == {"label": None, "scores": []} and len(profile["booked_items"][0]) == 80
 
 
+def test_quotes_and_backslashes_survive_every_round_trip(postgres):
+    user, city = 'o\'brien "the" \\ traveller', 'Rio "de" Jan\\eiro, \\N'
+    distiller = make_distiller(postgres)
+    for offset in range(2):
+        day = DAY + timedelta(days=offset)
+        ingest(postgres, [signal(user, "save", day=day, city=city, item="stay_\\x", vibe='"quoted"')], day=day)
+        distiller.distill_day(day)
+    profile = get_profile(postgres, user)
+    assert profile["user_id"] == user and profile["version"] == 2
+    assert profile["cities"] == [{"city": city, "weight": 7.909}]
+    assert profile["saved_items"] == ["stay_\\x"] and profile["vibe"]["label"] == '"quoted"'
+
+
 # -- exactly once -------------------------------------------------------------------------------
 
 
