@@ -13,6 +13,7 @@ subset for its latency), ties at the 10th distance counted as hits.
 """
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
@@ -293,6 +294,7 @@ def main() -> int:
           f"(p95 {product[2]:.2f} ms, recall {product[3]:.3f})")
     close_pools()
     server.cleanup()
+    shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 
