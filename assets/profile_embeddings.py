@@ -172,7 +172,7 @@ def refresh_embeddings(
     with postgres.connection() as lock, postgres.connection() as conn:
         lock.execute(load("embeddings/lock_refresh"))
         register_vector(conn)
-        registered, _ = conn.execute(
+        (registered,) = conn.execute(
             load("embeddings/register_model"), {"model_id": model_id, "dimension": dimension}
         ).fetchone()
         if registered != dimension:

@@ -2,4 +2,4 @@
 INSERT INTO embedding_models (model_id, dimension)
 VALUES (%(model_id)s, %(dimension)s)
 ON CONFLICT (model_id) DO UPDATE SET model_id = excluded.model_id
-RETURNING dimension, state
+RETURNING dimension
