@@ -278,7 +278,8 @@ CHECK_DESCRIPTIONS = {
 
 
 def record_alerts(alerts: AlertSink, report: HealthReport) -> dict[str, int]:
-    """A failing check opens an alert of its severity (and closes the other); a passing one closes both."""
+    """A failing check opens an alert of its severity (and closes the other); a passing one closes both.
+    Then alerts the webhook did not take before (it was down) are posted again."""
     raised = resolved = 0
     for finding in report.findings:
         keys = {severity: f"health:{finding.check}:{severity}" for severity in ("warning", "error")}
@@ -291,7 +292,11 @@ def record_alerts(alerts: AlertSink, report: HealthReport) -> dict[str, int]:
         else:
             stale = list(keys.values())
         resolved += len(alerts.resolve(stale))
-    return {"alerts_raised": raised, "alerts_resolved": resolved}
+    delivery = alerts.deliver_pending()
+    return {
+        "alerts_raised": raised, "alerts_resolved": resolved,
+        "alerts_delivered_late": delivery.delivered, "alert_delivery_failed": delivery.failed,
+    }
 
 
 @dg.asset(

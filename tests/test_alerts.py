@@ -6,6 +6,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import dagster as dg
 import pytest
 
+from assets.ingestion import SignalIngestor
+from assets.pipeline_health import HealthPolicy, pipeline_health
 from orchestration.ops_sensors import (
     ops_resources,
     run_failure_alert_sensor,
@@ -13,6 +15,7 @@ from orchestration.ops_sensors import (
 )
 from orchestration.settings import Settings
 from resources.alerts import AlertSink
+from resources.landing import LandingStore
 
 
 class Receiver:
@@ -96,6 +99,19 @@ def test_an_alert_the_webhook_refused_is_kept_and_posted_on_the_next_pass(postgr
     assert receiver.bodies[0]["text"].startswith(":warning: Distillery warning: landing backlog: 3 files")
     assert delivery_state(postgres)[0][1:] == (True, None)
     assert alerts.deliver_pending().delivered == 0
+
+
+def test_each_health_pass_posts_the_alerts_the_webhook_missed(postgres, receiver, tmp_path):
+    alerts = AlertSink(postgres=postgres, webhook_url=receiver.url)
+    receiver.statuses = [503]
+    alerts.raise_alert("run_failure:ingest_job:2026-11-20", "run_failure", "error", "run of ingest_job failed")
+    assert receiver.bodies == []
+    result = dg.materialize([pipeline_health], resources={
+        "postgres": postgres, "landing": LandingStore(root=str(tmp_path / "landing")),
+        "ingestor": SignalIngestor(postgres=postgres), "health_policy": HealthPolicy(), "alerts": alerts,
+    })
+    assert result.asset_materializations_for_node("pipeline_health")[0].metadata["alerts_delivered_late"].value == 1
+    assert [body["text"] for body in receiver.bodies] == [":red_circle: Distillery error: run of ingest_job failed"]
 
 
 def test_an_unreachable_webhook_never_stops_alerting(postgres):
