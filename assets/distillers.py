@@ -55,11 +55,10 @@ def duckdb_query(db: duckdb.DuckDBPyConnection, name: str, parameters: Mapping[s
 
 
 @dataclass(frozen=True)
-class ShardWork:
-    """What a distiller needs to know about the shard it interprets."""
+class ChunkContext:
+    """What a distiller needs to know about the chunk of shards it interprets."""
 
     day: date
-    shard: int
     run_id: str | None
     parameters: Mapping[str, Any]
 
@@ -85,7 +84,7 @@ class LlmReport:
 class Distiller(Protocol):
     name: str
 
-    def interpret(self, db: duckdb.DuckDBPyConnection, work: ShardWork) -> LlmReport:
+    def interpret(self, db: duckdb.DuckDBPyConnection, work: ChunkContext) -> LlmReport:
         """Fills `interpretation` (user_id, persona, travel_style, summary, tags, distiller) for `merged_users`."""
 
 
@@ -94,7 +93,7 @@ class LocalDistiller:
 
     name = "local"
 
-    def interpret(self, db: duckdb.DuckDBPyConnection, work: ShardWork) -> LlmReport:
+    def interpret(self, db: duckdb.DuckDBPyConnection, work: ChunkContext) -> LlmReport:
         run_duckdb(db, "distill/local_interpretation", work.parameters)
         due = run_duckdb(db, "distill/llm_due_count", {})[0][0]
         return LlmReport(due=due)
@@ -188,7 +187,7 @@ class GeminiDistiller:
         self.user_daily_token_budget = user_daily_token_budget
         self.local = LocalDistiller()
 
-    def interpret(self, db: duckdb.DuckDBPyConnection, work: ShardWork) -> LlmReport:
+    def interpret(self, db: duckdb.DuckDBPyConnection, work: ChunkContext) -> LlmReport:
         report = self.local.interpret(db, work)
         candidates = duckdb_query(db, "distill/llm_candidates", work.parameters).to_arrow_table().to_pylist()
         if not candidates:
@@ -232,7 +231,7 @@ class GeminiDistiller:
         report.fallbacks["user_budget_exhausted"] += len(candidates) - len(allowed)
         return allowed
 
-    def _read(self, group: list[dict], work: ShardWork, report: LlmReport) -> tuple[list[dict], bool]:
+    def _read(self, group: list[dict], work: ChunkContext, report: LlmReport) -> tuple[list[dict], bool]:
         """One request for a group of users: their accepted readings, and whether the run budget ran out."""
         refs = {f"u{position}": candidate for position, candidate in enumerate(group, start=1)}
         users = [
@@ -287,7 +286,7 @@ class GeminiDistiller:
         report.fallbacks.update(rejected)
         return accepted, result.fallback_reason == FallbackReason.BUDGET_EXHAUSTED
 
-    def _record(self, result, group: list[dict], work: ShardWork, rejected: Counter) -> None:
+    def _record(self, result, group: list[dict], work: ChunkContext, rejected: Counter) -> None:
         detail = result.detail or (
             f"{rejected['unsafe_output']} of {len(group)} readings rejected as unsafe" if rejected else None
         )
@@ -295,7 +294,7 @@ class GeminiDistiller:
             conn.execute(
                 load("distill/record_llm_usage"),
                 {
-                    "run_id": work.run_id, "day": work.day, "shard": work.shard, "model": result.model,
+                    "run_id": work.run_id, "day": work.day, "model": result.model,
                     "users": [c["user_id"] for c in group], "attempts": result.attempts,
                     "input_tokens": result.input_tokens, "output_tokens": result.output_tokens,
                     "cost_usd": result.cost_usd,

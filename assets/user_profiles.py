@@ -28,11 +28,11 @@ from pydantic import Field
 
 from assets.distillers import (
     DEFAULT_INJECTION_CANARIES,
+    ChunkContext,
     Distiller,
     GeminiDistiller,
     LlmReport,
     LocalDistiller,
-    ShardWork,
     duckdb_query,
     run_duckdb,
 )
@@ -70,8 +70,8 @@ class ConcurrentProfileUpdate(RuntimeError):
 
 
 @dataclass
-class ChunkWork:
-    """The run's fixed inputs: its day, parameters, horizon, and each shard's watermark as last read."""
+class RunState:
+    """A run's inputs: its day, SQL parameters, horizon, and each shard's watermark as last read."""
 
     day: date
     run_id: str | None
@@ -123,6 +123,8 @@ class DistillReport:
         return {
             "distiller": self.distiller,
             "signals_in": self.signals,
+            # Each user with new signals gets exactly one new version per run.
+            "users": self.profiles_updated,
             "profiles_updated": self.profiles_updated,
             "versions_written": self.profiles_updated,
             "signals_per_profile_update": round(self.signals / self.profiles_updated, 2) if self.profiles_updated else 0.0,
@@ -202,7 +204,7 @@ class DistillerResource(dg.ConfigurableResource):
         report.shards_already_done = len(chosen) - len(pending)
         if pending:
             with tempfile.TemporaryDirectory(prefix="distill-") as folder, self._duckdb(folder) as db:
-                work = ChunkWork(day, run_id, self._parameters(day, run_id, folder), watermarks, horizon)
+                work = RunState(day, run_id, self._parameters(day, run_id, folder), watermarks, horizon)
                 path = Path(folder) / "signals.csv"
                 self._export_signals(day, shard_count, pending, min(watermarks[s] for s in pending), horizon, path)
                 run_duckdb(db, "distill/load_day_signals", {"path": str(path)})
@@ -269,7 +271,7 @@ class DistillerResource(dg.ConfigurableResource):
                 "chat_chars": self.chat_chars,
             }, path)
 
-    def _merge(self, db: duckdb.DuckDBPyConnection, distiller: Distiller, work: "ChunkWork", chunk: list[int]) -> LlmReport:
+    def _merge(self, db: duckdb.DuckDBPyConnection, distiller: Distiller, work: "RunState", chunk: list[int]) -> LlmReport:
         """Computes the chunk's new documents in DuckDB (table `documents`) from its signals and current profiles."""
         parameters = {**work.parameters, "chunk": chunk, "watermarks": work.watermarks}
         for step in ("distill/new_user_evidence", "distill/new_keyed_evidence"):
@@ -284,7 +286,7 @@ class DistillerResource(dg.ConfigurableResource):
         ):
             run_duckdb(db, step, {**parameters, "path": str(path)})
         path.unlink()
-        llm = distiller.interpret(db, ShardWork(work.day, chunk[0], work.run_id, parameters))
+        llm = distiller.interpret(db, ChunkContext(work.day, work.run_id, parameters))
         run_duckdb(db, "distill/profile_documents", parameters)
         violations = run_duckdb(db, "distill/profile_violations", parameters)
         if violations:
@@ -292,7 +294,7 @@ class DistillerResource(dg.ConfigurableResource):
             raise InvalidProfiles(f"{len(violations)} new profiles break the schema ({examples})")
         return llm
 
-    def _store_chunk(self, db: duckdb.DuckDBPyConnection, distiller: Distiller, work: "ChunkWork", chunk: list[int]) -> list[ShardReport]:
+    def _store_chunk(self, db: duckdb.DuckDBPyConnection, distiller: Distiller, work: "RunState", chunk: list[int]) -> list[ShardReport]:
         """Stores the chunk's shards, a few at a time: each is its own transaction, so they overlap
         Postgres' work on one with DuckDB's on the next. A shard another run changed meanwhile is
         merged again and stored on its own afterwards."""
@@ -320,7 +322,7 @@ class DistillerResource(dg.ConfigurableResource):
                         raise
         return reports
 
-    def _store_shard(self, db: duckdb.DuckDBPyConnection, work: "ChunkWork", shard: int) -> ShardReport:
+    def _store_shard(self, db: duckdb.DuckDBPyConnection, work: "RunState", shard: int) -> ShardReport:
         """One shard, one transaction: its versions, heads and watermark, or nothing."""
         with self.postgres.connection() as conn, db.cursor() as cursor:
             watermark = conn.execute(load("distill/claim_shard"), {"day": work.day, "shard": shard}).fetchone()[0]
@@ -336,7 +338,7 @@ class DistillerResource(dg.ConfigurableResource):
     def _record_day(self, day: date, horizon: int, taken_at: datetime, run_id: str | None, report: DistillReport) -> None:
         with self.postgres.connection() as conn:
             signals, profiles_updated, distilled_upto = conn.execute(load("distill/day_totals"), {"day": day}).fetchone()
-            users = conn.execute(load("distill/day_distilled_users"), {"day": day, "upto": distilled_upto}).fetchone()[0]
+            users = conn.execute(load("distill/day_distilled_users"), {"day": day}).fetchone()[0]
             day_closed = taken_at >= datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC)
             complete = day_closed and distilled_upto >= horizon
             conn.execute(load("distill/record_distilled_day"), {
@@ -352,7 +354,7 @@ class DistillerResource(dg.ConfigurableResource):
 
 
 def store_profiles(
-    conn: psycopg.Connection, db: duckdb.DuckDBPyConnection, work: "ChunkWork", shard: int, versions_kept: int
+    conn: psycopg.Connection, db: duckdb.DuckDBPyConnection, work: "RunState", shard: int, versions_kept: int
 ) -> ShardReport:
     """Moves the shard's heads, writes its versions and advances its watermark, in the caller's transaction."""
     parameters = {**work.parameters, "shard": shard}
