@@ -31,7 +31,9 @@ VECTORS_FINITE_AND_UNIT_NORM = "vectors_finite_and_unit_norm"
 EVERY_PROFILE_HAS_FRESH_EMBEDDING = "every_profile_has_fresh_embedding"
 HNSW_RECALL_AT_10 = "hnsw_recall_at_10"
 
-# Chosen with bench/embeddings.py at 100K x 384 (see its docstring for the sweep).
+# Measured with bench/embeddings.py at 100K x 384 profile-shaped vectors: pgvector's default graph
+# (m=16, ef_construction=64) builds in about a minute; recall@10 is 0.973 at ef_search=40, 0.988 at
+# 100 and 0.997 at 200. 100 keeps a margin for real profiles less tidy than the bench's.
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
 EF_SEARCH = 100
