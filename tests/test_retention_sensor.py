@@ -2,45 +2,64 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from assets.pipeline_health import HealthPolicy
 from assets.profile_snapshot import profile_snapshot
 from assets.retention import retention
 from assets.signal_archive import signal_archive, signal_archive_checks
 from orchestration.retention_sensors import (
+    CAPACITY_ALERT,
     archive_jobs,
     archive_schedules,
     build_capacity_sensor,
     signal_archive_schedule,
 )
+from resources.alerts import AlertSink
 from resources.archive_store import ArchiveStore
 
 
-def evaluate(sensor, postgres, cursor=None):
-    with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"postgres": postgres})
+def evaluate(sensor, postgres, capacity_bytes: int, cursor=None):
+    resources = {
+        "postgres": postgres,
+        "health_policy": HealthPolicy(capacity_bytes=capacity_bytes),
+        "alerts": AlertSink(postgres=postgres),
+    }
+    with dg.instance_for_test() as instance, dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources=resources
+    ) as context:
         return sensor(context)
 
 
+def open_alerts(postgres) -> list[str]:
+    return [alert.alert_key for alert in AlertSink(postgres=postgres).open_alerts()]
+
+
 def test_below_the_threshold_nothing_runs(postgres):
-    result = evaluate(build_capacity_sensor(capacity_bytes=100 * 1024**3), postgres)
+    result = evaluate(build_capacity_sensor(), postgres, capacity_bytes=100 * 1024**3)
     assert isinstance(result, dg.SkipReason) and "of capacity" in result.skip_message
+    assert open_alerts(postgres) == []
 
 
-def test_past_the_threshold_retention_runs_early_down_to_the_minimum_window(postgres):
-    sensor = build_capacity_sensor(capacity_bytes=1024, minimum_hot_days=2)
-    result = evaluate(sensor, postgres)
+def test_past_the_threshold_retention_runs_early_and_an_alert_opens_until_it_is_back_under(postgres):
+    sensor = build_capacity_sensor(minimum_hot_days=2)
+    result = evaluate(sensor, postgres, capacity_bytes=1024)
 
     [request] = result.run_requests
     config = request.run_config["ops"]["retention"]["config"]
     assert (config["hot_days"], config["minimum_hot_days"], config["trigger"]) == (2, 2, "capacity")
     assert config["database_bytes"] > 1024 and config["capacity_bytes"] == 1024
-    assert request.tags["distillery/alert"] == "database_capacity"
+    assert request.tags["distillery/alert"] == CAPACITY_ALERT
     assert request.job_name in (None, "retention_job")
     assert datetime.fromisoformat(result.cursor) > datetime.now(UTC) - timedelta(minutes=1)
+    assert open_alerts(postgres) == [CAPACITY_ALERT]
 
-    again = evaluate(sensor, postgres, cursor=result.cursor)
+    again = evaluate(sensor, postgres, capacity_bytes=1024, cursor=result.cursor)
     assert isinstance(again, dg.SkipReason) and "already ran" in again.skip_message
-    later = evaluate(sensor, postgres, cursor=(datetime.now(UTC) - timedelta(hours=2)).isoformat())
+    later = evaluate(sensor, postgres, capacity_bytes=1024, cursor=(datetime.now(UTC) - timedelta(hours=2)).isoformat())
     assert len(later.run_requests) == 1
+    assert open_alerts(postgres) == [CAPACITY_ALERT]
+
+    evaluate(sensor, postgres, capacity_bytes=100 * 1024**3, cursor=result.cursor)
+    assert open_alerts(postgres) == []
 
 
 def test_the_archive_schedule_asks_for_yesterday():
@@ -50,14 +69,19 @@ def test_the_archive_schedule_asks_for_yesterday():
 
 
 def test_the_definitions_load_with_every_archive_piece(postgres, tmp_path):
-    sensor = build_capacity_sensor(capacity_bytes=10 * 1024**3)
+    sensor = build_capacity_sensor()
     defs = dg.Definitions(
         assets=[signal_archive, retention, profile_snapshot],
         asset_checks=signal_archive_checks,
         jobs=archive_jobs,
         schedules=archive_schedules,
         sensors=[sensor],
-        resources={"postgres": postgres, "archive_store": ArchiveStore(root=str(tmp_path))},
+        resources={
+            "postgres": postgres,
+            "archive_store": ArchiveStore(root=str(tmp_path)),
+            "health_policy": HealthPolicy(),
+            "alerts": AlertSink(postgres=postgres),
+        },
     )
     dg.Definitions.validate_loadable(defs)
     assert {job.name for job in defs.resolve_all_job_defs()} >= {"signal_archive_job", "profile_snapshot_job", "retention_job"}
