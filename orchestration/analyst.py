@@ -36,7 +36,10 @@ def archive_store_from_env(environ: Mapping[str, str] | None = None) -> ArchiveS
     env = os.environ if environ is None else environ
     home = Path(env.get("DISTILLERY_HOME", ".distillery"))
     root = env.get("DISTILLERY_ARCHIVE_ROOT") or str(home / "archive")
-    s3 = S3Resource(endpoint_url=env.get("AWS_ENDPOINT_URL") or None) if root.startswith("s3://") else None
+    s3 = None
+    if root.startswith("s3://"):
+        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
+        s3 = S3Resource(endpoint_url=env.get("AWS_ENDPOINT_URL") or None, region_name=region)
     return ArchiveStore(root=root, s3=s3)
 
 
