@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 import psycopg
 import pytest
@@ -193,12 +194,17 @@ def demo_ui(pg_server) -> Iterator[DemoUI]:
 def test_the_ui_shows_the_materialized_lifecycle_and_runs_a_job_through_graphql(pg_server):
     started = time.monotonic()
     with demo_ui(pg_server) as ui:
-        assets = build_definitions(Settings.from_env({"DISTILLERY_HOME": str(ui.home)})).resolve_asset_graph()
-        names = sorted(key.to_user_string() for key in assets.get_all_asset_keys())
-        checks = sorted(key.name for key in assets.asset_check_keys if key.asset_key.to_user_string() == "raw_signals")
+        defs = build_definitions(Settings.from_env({"DISTILLERY_HOME": str(ui.home)}))
+        specs = defs.resolve_all_asset_specs()
+        names = sorted(spec.key.to_user_string() for spec in specs)
+        checks = sorted(
+            key.name for key in defs.resolve_asset_graph().asset_check_keys if key.asset_key.to_user_string() == "raw_signals"
+        )
         yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
 
-        graph = ui.visit("/asset-groups", screenshot=DOCS / "ui-asset-graph.png")
+        # With several groups the lineage opens collapsed; the UI keeps expanded groups in the URL.
+        expanded = ",".join(sorted({f"global@global:{spec.group_name}" for spec in specs}))
+        graph = ui.visit(f"/asset-groups?{urlencode({'expanded': expanded})}", screenshot=DOCS / "ui-asset-graph.png")
         assert all(name in graph for name in names), graph
         assert f"Asset checks {len(checks)} / {len(checks)} Passed" in graph
         assert re.search(r"\d+ partitions", graph)
