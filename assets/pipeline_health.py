@@ -31,7 +31,7 @@ CACHE_HIT_RATE = "semantic_cache_hit_rate_on_target"
 
 Status = Literal["ok", "warning", "error", "not_built"]
 # Tables whose presence decides which figures this database can give.
-OPTIONAL_TABLES = ["archive_manifest", "semantic_cache_lookups"]
+OPTIONAL_TABLES = ["archive_manifest", "semantic_cache_ledger"]
 
 
 class HealthPolicy(dg.ConfigurableResource):
@@ -49,7 +49,7 @@ class HealthPolicy(dg.ConfigurableResource):
     archive_error_days: int = Field(default=3, ge=1, description="Overdue days that make the backlog an error.")
     cache_hit_rate_target: float = Field(default=0.80, ge=0, le=1)
     cache_window_hours: int = Field(default=24, ge=1)
-    cache_min_lookups: int = Field(default=100, ge=1, description="Fewer lookups than this never fail the check.")
+    cache_min_lookups: int = Field(default=100, ge=1, description="Fewer requests than this never fail the check.")
     tables_reported: int = Field(default=8, ge=1)
 
 
@@ -134,7 +134,7 @@ def measure_health(
             ingestion_accepting(conn, ingestor),
             landing_backlog(landing, policy, now),
             archive_backlog(conn, policy, now) if "archive_manifest" in built else _not_built(ARCHIVE_BACKLOG),
-            cache_hit_rate(conn, policy) if "semantic_cache_lookups" in built else _not_built(CACHE_HIT_RATE),
+            cache_hit_rate(conn, policy) if "semantic_cache_ledger" in built else _not_built(CACHE_HIT_RATE),
         ]
         tables = [
             TableSize(*row) for row in conn.execute(load("health/relation_sizes"), {"limit": policy.tables_reported})
@@ -227,8 +227,10 @@ def cache_hit_rate(conn: psycopg.Connection, policy: HealthPolicy) -> Finding:
     rate = hits / lookups if lookups else 0.0
     status: Status = "warning" if lookups >= policy.cache_min_lookups and rate < policy.cache_hit_rate_target else "ok"
     summary = (
-        f"{rate:.1%} of {lookups:,} lookups in {policy.cache_window_hours} h answered from the cache "
+        f"{rate:.1%} of {lookups:,} requests in {policy.cache_window_hours} h answered from the cache "
         f"(target {policy.cache_hit_rate_target:.0%})"
+        if lookups >= policy.cache_min_lookups
+        else f"{lookups:,} requests in {policy.cache_window_hours} h: too few to judge (from {policy.cache_min_lookups:,})"
     )
     return Finding(
         CACHE_HIT_RATE, "semantic cache", status, summary,
@@ -237,7 +239,7 @@ def cache_hit_rate(conn: psycopg.Connection, policy: HealthPolicy) -> Finding:
 
 
 def _not_built(check: str) -> Finding:
-    labels = {ARCHIVE_BACKLOG: ("archive backlog", "archive_manifest"), CACHE_HIT_RATE: ("semantic cache", "semantic_cache_lookups")}
+    labels = {ARCHIVE_BACKLOG: ("archive backlog", "archive_manifest"), CACHE_HIT_RATE: ("semantic cache", "semantic_cache_ledger")}
     label, table = labels[check]
     return Finding(check, label, "not_built", f"not yet built on this database (no {table} table)")
 
@@ -251,11 +253,13 @@ def _is_number(value: Any) -> bool:
 
 
 def human_bytes(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(size) < 1024 or unit == "TB":
-            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+    if abs(size) < 1024:
+        return f"{size:,.0f} B"
+    for unit in ("KB", "MB", "GB"):
         size /= 1024
-    raise AssertionError("unreachable")
+        if abs(size) < 1024:
+            return f"{size:,.1f} {unit}"
+    return f"{size / 1024:,.1f} TB"
 
 
 def human_minutes(minutes: float) -> str:

@@ -1,4 +1,5 @@
--- Semantic cache lookups in the recent window and how many were answered from the cache.
-SELECT count(*)::bigint AS lookups, count(*) FILTER (WHERE hit)::bigint AS hits
-FROM semantic_cache_lookups
-WHERE looked_up_at > now() - make_interval(hours => %(hours)s)
+-- Semantic cache requests in the recent window, and those answered without a generation of their own (hit, near hit, shared).
+SELECT count(*)::bigint AS lookups, count(*) FILTER (WHERE event <> 'miss')::bigint AS hits
+FROM semantic_cache_ledger
+WHERE at > now() - make_interval(hours => %(hours)s)
+  AND event IN ('hit', 'near_hit', 'shared', 'miss')
