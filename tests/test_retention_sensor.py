@@ -1,6 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+import pytest
 
 from assets.pipeline_health import HealthPolicy
 from assets.profile_snapshot import profile_snapshot
@@ -17,15 +18,19 @@ from resources.alerts import AlertSink
 from resources.archive_store import ArchiveStore
 
 
-def evaluate(sensor, postgres, capacity_bytes: int, cursor=None):
+@pytest.fixture(scope="module")
+def instance():
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+def evaluate(sensor, postgres, instance, capacity_bytes: int, cursor=None):
     resources = {
         "postgres": postgres,
         "health_policy": HealthPolicy(capacity_bytes=capacity_bytes),
         "alerts": AlertSink(postgres=postgres),
     }
-    with dg.instance_for_test() as instance, dg.build_sensor_context(
-        instance=instance, cursor=cursor, resources=resources
-    ) as context:
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
         return sensor(context)
 
 
@@ -33,15 +38,15 @@ def open_alerts(postgres) -> list[str]:
     return [alert.alert_key for alert in AlertSink(postgres=postgres).open_alerts()]
 
 
-def test_below_the_threshold_nothing_runs(postgres):
-    result = evaluate(build_capacity_sensor(), postgres, capacity_bytes=100 * 1024**3)
+def test_below_the_threshold_nothing_runs(postgres, instance):
+    result = evaluate(build_capacity_sensor(), postgres, instance, capacity_bytes=100 * 1024**3)
     assert isinstance(result, dg.SkipReason) and "of capacity" in result.skip_message
     assert open_alerts(postgres) == []
 
 
-def test_past_the_threshold_retention_runs_early_and_an_alert_opens_until_it_is_back_under(postgres):
+def test_past_the_threshold_retention_runs_early_and_an_alert_opens_until_it_is_back_under(postgres, instance):
     sensor = build_capacity_sensor(minimum_hot_days=2)
-    result = evaluate(sensor, postgres, capacity_bytes=1024)
+    result = evaluate(sensor, postgres, instance, capacity_bytes=1024)
 
     [request] = result.run_requests
     config = request.run_config["ops"]["retention"]["config"]
@@ -52,13 +57,13 @@ def test_past_the_threshold_retention_runs_early_and_an_alert_opens_until_it_is_
     assert datetime.fromisoformat(result.cursor) > datetime.now(UTC) - timedelta(minutes=1)
     assert open_alerts(postgres) == [CAPACITY_ALERT]
 
-    again = evaluate(sensor, postgres, capacity_bytes=1024, cursor=result.cursor)
+    again = evaluate(sensor, postgres, instance, capacity_bytes=1024, cursor=result.cursor)
     assert isinstance(again, dg.SkipReason) and "already ran" in again.skip_message
-    later = evaluate(sensor, postgres, capacity_bytes=1024, cursor=(datetime.now(UTC) - timedelta(hours=2)).isoformat())
+    later = evaluate(sensor, postgres, instance, capacity_bytes=1024, cursor=(datetime.now(UTC) - timedelta(hours=2)).isoformat())
     assert len(later.run_requests) == 1
     assert open_alerts(postgres) == [CAPACITY_ALERT]
 
-    evaluate(sensor, postgres, capacity_bytes=100 * 1024**3, cursor=result.cursor)
+    evaluate(sensor, postgres, instance, capacity_bytes=100 * 1024**3, cursor=result.cursor)
     assert open_alerts(postgres) == []
 
 
