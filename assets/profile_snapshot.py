@@ -109,7 +109,8 @@ def _export(postgres: PostgresResource, archive: Archive, key: str, snapshot_dat
 
 @dg.asset(
     partitions_def=daily_partition,
-    deps=[dg.AssetKey("user_profiles")],
+    # The snapshot taken on date D shows profiles distilled up to receive day D-1.
+    deps=[dg.AssetDep("user_profiles", partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1))],
     kinds={"parquet"},
     group_name="archive",
     description="user_profiles as of the snapshot date: profiles/snapshot_date=YYYY-MM-DD/profiles.parquet.",

@@ -319,7 +319,7 @@ def _export_partition(postgres: PostgresResource, archive: Archive, table_name: 
 
 
 @dg.asset(
-    deps=[signal_archive],
+    deps=[signal_archive, dg.AssetKey("user_profiles")],
     kinds={"postgres"},
     group_name="archive",
     description="Drops raw_signals days past the hot window once archived, verified and distilled; "
