@@ -13,6 +13,7 @@ features, merge, interpretation and documents are SQL (dbt_like_sql/distill/), s
 the shard, not the day.
 """
 
+import shutil
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -71,13 +72,15 @@ class ConcurrentProfileUpdate(RuntimeError):
 
 @dataclass
 class RunState:
-    """A run's inputs: its day, SQL parameters, horizon, and each shard's watermark as last read."""
+    """A run's inputs (its day, SQL parameters, horizon), each shard's watermark as last read, and
+    the profiles and signals of each shard staged for storing."""
 
     day: date
     run_id: str | None
     parameters: dict[str, Any]
     watermarks: list[int]
     horizon: int
+    staged: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
 class InvalidProfiles(RuntimeError):
@@ -292,7 +295,24 @@ class DistillerResource(dg.ConfigurableResource):
         if violations:
             examples = "; ".join(f"{user}: {why}" for user, why in violations[:5])
             raise InvalidProfiles(f"{len(violations)} new profiles break the schema ({examples})")
+        self._stage(db, work, parameters)
         return llm
+
+    def _stage(self, db: duckdb.DuckDBPyConnection, work: "RunState", parameters: dict[str, Any]) -> None:
+        """Writes the chunk's documents and heads once, as one file per shard in COPY's text format.
+
+        The queries escape their strings for that format, so nothing is quoted: several times
+        faster than CSV for JSON documents, whose every quote CSV would double.
+        """
+        staged = Path(work.parameters["folder"]) / "staged"
+        shutil.rmtree(staged, ignore_errors=True)
+        staged.mkdir()
+        for name in ("heads", "versions"):
+            duckdb_query(db, f"distill/staged_{name}", parameters).write_csv(
+                str(staged / name), header=False, sep="\t", quotechar="", escapechar="", na_rep="\\N",
+                partition_by=["shard"],
+            )
+        work.staged = {shard: (profiles, signals) for shard, profiles, signals in run_duckdb(db, "distill/document_counts", {})}
 
     def _store_chunk(self, db: duckdb.DuckDBPyConnection, distiller: Distiller, work: "RunState", chunk: list[int]) -> list[ShardReport]:
         """Stores the chunk's shards, a few at a time: each is its own transaction, so they overlap
@@ -300,7 +320,7 @@ class DistillerResource(dg.ConfigurableResource):
         merged again and stored on its own afterwards."""
         reports, changed = [], []
         with ThreadPoolExecutor(max_workers=self.store_workers, thread_name_prefix="distill-store") as pool:
-            futures = [pool.submit(self._store_shard, db, work, shard) for shard in chunk]
+            futures = [pool.submit(self._store_shard, work, shard) for shard in chunk]
             try:
                 for shard, future in zip(chunk, futures, strict=True):
                     try:
@@ -315,23 +335,23 @@ class DistillerResource(dg.ConfigurableResource):
             for attempt in range(2, MAX_SHARD_ATTEMPTS + 1):
                 self._merge(db, distiller, work, [shard])
                 try:
-                    reports.append(self._store_shard(db, work, shard))
+                    reports.append(self._store_shard(work, shard))
                     break
                 except ConcurrentProfileUpdate:
                     if attempt == MAX_SHARD_ATTEMPTS:
                         raise
         return reports
 
-    def _store_shard(self, db: duckdb.DuckDBPyConnection, work: "RunState", shard: int) -> ShardReport:
+    def _store_shard(self, work: "RunState", shard: int) -> ShardReport:
         """One shard, one transaction: its versions, heads and watermark, or nothing."""
-        with self.postgres.connection() as conn, db.cursor() as cursor:
+        with self.postgres.connection() as conn:
             watermark = conn.execute(load("distill/claim_shard"), {"day": work.day, "shard": shard}).fetchone()[0]
             if watermark >= work.horizon:
                 return ShardReport(shard, skipped=True)
             if watermark != work.watermarks[shard]:
                 work.watermarks[shard] = watermark
                 raise ConcurrentProfileUpdate(f"shard {shard} of {work.day} was advanced by another run")
-            return store_profiles(conn, cursor, work, shard, self.versions_kept)
+            return store_profiles(conn, work, shard, self.versions_kept)
 
     # -- the day's record, the backlog --------------------------------------------------------
 
@@ -353,18 +373,16 @@ class DistillerResource(dg.ConfigurableResource):
             return conn.execute(load("distill/undistilled_backlog"), {"day": day}).fetchone()
 
 
-def store_profiles(
-    conn: psycopg.Connection, db: duckdb.DuckDBPyConnection, work: "RunState", shard: int, versions_kept: int
-) -> ShardReport:
+def store_profiles(conn: psycopg.Connection, work: "RunState", shard: int, versions_kept: int) -> ShardReport:
     """Moves the shard's heads, writes its versions and advances its watermark, in the caller's transaction."""
-    parameters = {**work.parameters, "shard": shard}
-    profiles, signals = run_duckdb(db, "distill/shard_document_counts", parameters)[0]
+    profiles, signals = work.staged.get(shard, (0, 0))
+    staged = Path(work.parameters["folder"]) / "staged"
     conn.execute(load("distill/create_head_staging"))
-    _copy_in(conn, db, "distill/staged_heads", parameters, load("distill/copy_head_staging"))
-    moved = conn.execute(load("distill/upsert_profile_heads"), {"updated_at": parameters["updated_at"]}).rowcount
+    _copy_files(conn, staged / "heads" / f"shard={shard}", load("distill/copy_head_staging"))
+    moved = conn.execute(load("distill/upsert_profile_heads"), {"updated_at": work.parameters["updated_at"]}).rowcount
     if moved != profiles:
         raise ConcurrentProfileUpdate(f"{profiles - moved} profiles of shard {shard} changed during the merge")
-    _copy_in(conn, db, "distill/staged_versions", parameters, load("distill/copy_profile_versions"))
+    _copy_files(conn, staged / "versions" / f"shard={shard}", load("distill/copy_profile_versions"))
     conn.execute(load("distill/prune_profile_versions"), {"kept": versions_kept})
     conn.execute(load("distill/advance_watermark"), {
         "day": work.day, "shard": shard, "upto": work.horizon, "signals": signals,
@@ -387,18 +405,13 @@ def chunked(shards: list[int], signals: dict[int, int], limit: int) -> list[list
     return chunks
 
 
-def _copy_in(conn: psycopg.Connection, db: duckdb.DuckDBPyConnection, query: str, parameters: dict, copy_statement: str) -> None:
-    """Streams a DuckDB query's rows into a Postgres COPY through a file in COPY's text format.
-
-    The query escapes its strings for that format, so nothing is quoted: several times faster
-    than CSV for JSON documents, whose every quote CSV would double.
-    """
-    path = Path(parameters["folder"]) / f"staged-{parameters['shard']}.tsv"
-    duckdb_query(db, query, parameters).write_csv(str(path), header=False, sep="\t", quotechar="", escapechar="", na_rep="\\N")
-    with conn.cursor().copy(copy_statement) as copy, path.open("rb") as staged:
-        while block := staged.read(COPY_BLOCK_BYTES):
-            copy.write(block)
-    path.unlink()
+def _copy_files(conn: psycopg.Connection, folder: Path, copy_statement: str) -> None:
+    """Streams the staged files of one shard (none when it has no new profiles) into a COPY."""
+    with conn.cursor().copy(copy_statement) as copy:
+        for path in sorted(folder.glob("*.csv")):
+            with path.open("rb") as staged:
+                while block := staged.read(COPY_BLOCK_BYTES):
+                    copy.write(block)
 
 
 def _copy_out(conn: psycopg.Connection, statement: str, parameters: dict[str, Any], path: Path) -> None:

@@ -222,11 +222,11 @@ def test_a_run_killed_half_way_then_rerun_equals_one_clean_run(postgres, other_p
     real_store = user_profiles_module.store_profiles
     stored: list[int] = []
 
-    def killed_after_two_shards(conn, db, work, shard, versions_kept):
+    def killed_after_two_shards(conn, work, shard, versions_kept):
         if len(stored) == 2:
             raise KeyboardInterrupt("worker killed")
         stored.append(shard)
-        return real_store(conn, db, work, shard, versions_kept)
+        return real_store(conn, work, shard, versions_kept)
 
     monkeypatch.setattr(user_profiles_module, "store_profiles", killed_after_two_shards)
     with pytest.raises(KeyboardInterrupt):
