@@ -169,7 +169,7 @@ class DistillerResource(dg.ConfigurableResource):
     users_per_request: int = Field(default=8, ge=1, description="Users read in one LLM request.")
     user_daily_token_budget: int | None = Field(default=None, description="LLM tokens one user may use per UTC day.")
     max_llm_calls_per_1k_signals: float = Field(default=1.0, ge=0, description="Bound checked by llm_calls_within_bound.")
-    chat_samples_per_user: int = Field(default=5, ge=0, description="Recent chat messages the LLM sees per user.")
+    chat_samples_per_user: int = Field(default=5, ge=1, description="Recent chat messages the LLM sees per user.")
     chat_chars: int = Field(default=300, ge=1, description="Characters kept of each chat message.")
     versions_kept: int = Field(default=20, ge=1, description="Newest versions kept per user for history and rollback.")
     injection_canaries: list[str] = Field(

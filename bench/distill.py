@@ -1,7 +1,7 @@
 """Distillation throughput: a day of signals into versioned profiles, the product path against a naive loop.
 
 A fresh database on its own embedded server gets two receive days of synthetic signals for the
-same users (made in SQL). The product path (local distiller) distills the first day with no
+same users (made in SQL, then vacuumed as autovacuum would have by the nightly run). The product path (local distiller) distills the first day with no
 profiles yet ("cold") and the second on top of them ("warm", the nightly case), each in a child
 process so its peak RSS is its own. The baseline is a per-user Python loop, one query per user,
 as a naive worker would write it, timed on a sample and extrapolated.
@@ -65,9 +65,9 @@ def distill_in_child(database_url: str, home: str, day: date, results) -> None:
 
 def product_run(database_url: str, home: str, day: date) -> tuple[dict, float, float]:
     close_pools()
-    results = multiprocessing.get_context("fork").Queue()
+    results = multiprocessing.get_context("spawn").Queue()
     started = time.perf_counter()
-    child = multiprocessing.get_context("fork").Process(target=distill_in_child, args=(database_url, home, day, results))
+    child = multiprocessing.get_context("spawn").Process(target=distill_in_child, args=(database_url, home, day, results))
     child.start()
     metadata, rss_mb = results.get()
     child.join()
@@ -157,7 +157,9 @@ def main() -> int:
         postgres = PostgresResource(database_url=database_url, home=folder)
         days = [DAY, DAY + timedelta(days=1)]
         made = sum(generate_day(postgres, day, signals, users, seed) for seed, day in enumerate(days, start=1))
-        print(f"generated 2 days x {signals:,} signals of {users:,} users in {made:.1f}s", flush=True)
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(load("distill/vacuum_signals"))
+        print(f"generated 2 days x {signals:,} signals of {users:,} users in {made:.1f}s (then vacuumed)", flush=True)
 
         cold, cold_s, cold_rss = product_run(database_url, folder, days[0])
         warm, warm_s, warm_rss = product_run(database_url, folder, days[1])

@@ -25,13 +25,13 @@ SELECT
         count(*) FILTER (WHERE hour = 16), count(*) FILTER (WHERE hour = 17), count(*) FILTER (WHERE hour = 18), count(*) FILTER (WHERE hour = 19),
         count(*) FILTER (WHERE hour = 20), count(*) FILTER (WHERE hour = 21), count(*) FILTER (WHERE hour = 22), count(*) FILTER (WHERE hour = 23)
     ] AS hour_counts,
-    -- Newest first (sorting the lists is cheaper than ordered aggregates).
-    [entry.item FOR entry IN list_sort(coalesce(list({'batch': batch_id, 'item': clean_key(item_id)})
-        FILTER (WHERE event_type = 'save'), []), 'DESC') IF entry.item IS NOT NULL] AS saved,
-    [entry.item FOR entry IN list_sort(coalesce(list({'batch': batch_id, 'item': clean_key(item_id)})
-        FILTER (WHERE event_type = 'book'), []), 'DESC') IF entry.item IS NOT NULL] AS booked,
-    [entry.text FOR entry IN list_sort(coalesce(list({'at': chat_at, 'text': chat_text})
-        FILTER (WHERE chat_text IS NOT NULL), []), 'DESC')][1:$chat_samples] AS chat
+    -- The newest saved and booked items and chat messages: top-N aggregates, ties broken by value,
+    -- cost a fraction of whole lists.
+    [clean_key(item) FOR item IN coalesce(max_by(item_id, {'batch': batch_id, 'item': item_id}, $max_items)
+        FILTER (WHERE event_type = 'save' AND item_id IS NOT NULL), []) IF clean_key(item) IS NOT NULL] AS saved,
+    [clean_key(item) FOR item IN coalesce(max_by(item_id, {'batch': batch_id, 'item': item_id}, $max_items)
+        FILTER (WHERE event_type = 'book' AND item_id IS NOT NULL), []) IF clean_key(item) IS NOT NULL] AS booked,
+    coalesce(max_by(chat_text, {'at': chat_at, 'text': chat_text}, $chat_samples) FILTER (WHERE chat_text IS NOT NULL), []) AS chat
 FROM day_signals
 WHERE list_contains($chunk, shard) AND batch_id > $watermarks[shard + 1]
 GROUP BY user_id
