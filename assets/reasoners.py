@@ -1,9 +1,9 @@
 """Reasoners: who writes a segment's shared answer (trip ideas, why, items) for the semantic cache.
 
 A segment is a persona (the profile's vibe label, else its persona label) and the city its users
-favour, e.g. "chaos seeker · istanbul". The local reasoner ranks, in one SQL statement for many
-segments at once, the items and places the segment's users saved, booked and dwelt on in the hot
-window, and explains the ranking with templates. The Gemini reasoner starts from that ranking and
+favour, e.g. "chaos seeker · istanbul"; the persona ANY_PERSONA stands for everyone of a city. The
+local reasoner ranks, in one SQL statement for many segments at once, the items and places the
+segment's users saved, booked and dwelt on in the hot window, and explains the ranking with templates. The Gemini reasoner starts from that ranking and
 has the model write the ideas and the explanation, choosing only among the ranked items and places;
 any failure, an exhausted budget or an unsafe answer keeps the local answer.
 """
@@ -43,6 +43,8 @@ MAX_PLACES = 5
 MAX_TITLE_CHARS = 200
 MAX_WHY_CHARS = 400
 LOCALE_PATTERN = r"^[a-z]{2,3}(-[A-Z]{2})?$"
+# The persona of a city's catch-all segment: users of segments too small to have an answer of their own.
+ANY_PERSONA = "*"
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ DEFAULT_KIND = "trip_ideas"
 
 @dataclass(frozen=True)
 class Segment:
-    persona: str
+    persona: str  # ANY_PERSONA for everyone of the city
     city: str  # lower-cased; '' for users without a favourite city
 
     @property
@@ -72,7 +74,8 @@ class Segment:
 
     @property
     def label(self) -> str:
-        return f"{self.persona} · {self.city.title() if self.city else 'anywhere'}"
+        persona = "all travellers" if self.persona == ANY_PERSONA else self.persona
+        return f"{persona} · {self.city.title() if self.city else 'anywhere'}"
 
     @property
     def persona_text(self) -> str:
@@ -302,13 +305,15 @@ def estimated_call(local: Mapping[str, Any], max_input_chars: int, pricing: Pric
 
 
 class LocalReasoner:
-    """No key needed: ranks by the segment's own saves (x4), bookings (x8) and minutes dwelt (x1)."""
+    """No key needed: ranks by the segment's own saves (x4), bookings (x8) and minutes dwelt (x1),
+    showing only items and places at least two of its users engaged with."""
 
     name = "local"
     book_weight = 8.0
     save_weight = 4.0
     dwell_minute_weight = 1.0
     max_dwell_ms = 10 * 60 * 1000  # one dwell counts for at most ten minutes
+    min_item_users = 2
 
     def __init__(self, postgres: PostgresResource, evidence_days: int, pricing: Pricing, max_input_chars: int = 4000):
         self.postgres = postgres
@@ -322,6 +327,7 @@ class LocalReasoner:
             "reasoner": self.name,
             "sql": load("cache/local_answers"),
             "weights": [self.book_weight, self.save_weight, self.dwell_minute_weight, self.max_dwell_ms],
+            "min_item_users": self.min_item_users,
             "evidence_days": self.evidence_days,
         }
 
@@ -342,6 +348,7 @@ class LocalReasoner:
             "save_weight": self.save_weight,
             "dwell_minute_weight": self.dwell_minute_weight,
             "max_dwell_ms": self.max_dwell_ms,
+            "min_item_users": self.min_item_users,
             "max_items": MAX_ITEMS,
             "max_places": MAX_PLACES,
             "max_ideas": MAX_IDEAS,

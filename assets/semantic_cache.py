@@ -113,7 +113,7 @@ def warm_cache(cache: SemanticCacheResource, log: Callable[[str], None] = lambda
             version_hash = cache.version_hash(kind)
             with cache.postgres.connection() as conn:
                 targets = conn.execute(load("cache/segment_targets"), {
-                    "kind": kind, "locale": cache.locale, "version_hash": version_hash,
+                    "kind": kind, "locale": cache.locale, "version_hash": version_hash, "min_users": cache.min_segment_users,
                     "top": cache.warm_top_segments, "active_since": (now - timedelta(days=cache.active_days)).date(),
                     "horizon": now + timedelta(minutes=cache.refresh_within_minutes), "min_hits": cache.refresh_min_hits,
                 }).fetchall()

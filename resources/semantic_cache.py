@@ -3,7 +3,8 @@
 `SemanticCacheResource.recommend(user_id, kind)` is what the product backend calls. The user's
 segment comes from their profile; the lookup is, in order:
 
-1. an exact hit: the segment's own answer, ready and unexpired;
+1. an exact hit: the segment's own answer, ready and unexpired (a segment of fewer than
+   `min_segment_users` users is folded into its city's catch-all segment '*' and served that);
 2. a near hit: the answer of the most similar persona (cosine over persona embeddings, at or above
    `similarity_threshold`) among entries of exactly the same city, kind, locale and definition hash,
    so that similarity never carries an answer to another city or another question;
@@ -34,6 +35,7 @@ from pydantic import Field, PrivateAttr, field_validator
 from assets.distillers import DEFAULT_INJECTION_CANARIES
 from assets.profile_schema import PERSONAS
 from assets.reasoners import (
+    ANY_PERSONA,
     DEFAULT_KIND,
     KINDS,
     LOCALE_PATTERN,
@@ -154,6 +156,11 @@ class SemanticCacheResource(dg.ConfigurableResource):
         default=0.85, ge=-1, le=1, description="Cosine between persona embeddings at which another persona's answer serves."
     )
     locale: str = Field(default="en", description="Locale of requests that name none, and of warmed answers.")
+    min_segment_users: int = Field(
+        default=5, ge=1,
+        description="A segment with fewer users shares its city's catch-all answer: too few users to reason from, "
+        "and an answer from one user's signals would show the others what that user did.",
+    )
     evidence_days: int = Field(default=14, ge=1, description="Days of signals an answer is reasoned from.")
     warm_top_segments: int = Field(default=1000, ge=0, description="Segments with the most active users kept warm.")
     warm_kinds: list[str] = Field(default_factory=lambda: [DEFAULT_KIND], description="Kinds warmed ahead.")
@@ -241,7 +248,10 @@ class SemanticCacheResource(dg.ConfigurableResource):
         if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r}; available: {', '.join(KINDS)}")
         locale = checked_locale(locale or self.locale)
-        request = {"user_id": user_id, "kind": kind, "locale": locale, "version_hash": self.version_hash(kind)}
+        request = {
+            "user_id": user_id, "kind": kind, "locale": locale, "version_hash": self.version_hash(kind),
+            "min_users": self.min_segment_users,
+        }
         with self.postgres.connection() as conn, conn.pipeline():
             conn.execute(load("cache/relaxed_commit"))
             row = conn.execute(load("cache/serve_user"), request).fetchone()
@@ -265,6 +275,8 @@ class SemanticCacheResource(dg.ConfigurableResource):
         )
 
     def _serve_near(self, segment: Segment, request: dict) -> Recommendation | None:
+        if segment.persona == ANY_PERSONA:
+            return None  # a catch-all answer is for its own city's users only
         model_id = self.ensure_persona_vectors([segment])
         with self.postgres.connection() as conn:
             conn.execute(load("cache/relaxed_commit"))
@@ -300,7 +312,7 @@ class SemanticCacheResource(dg.ConfigurableResource):
     def _generate(self, segment: Segment, request: dict, entry_id: int, token: uuid.UUID) -> Recommendation:
         try:
             # The answer is reasoned from the segment's users as of their current profiles.
-            self.refresh_user_segments()
+            self.refresh_user_segments(only_if_stale=True)
             (answer,) = self.reasoner().answer([segment], request["kind"], request["locale"])
             ttl = self._ttl_for(answer)
             with self.postgres.connection() as conn:
@@ -337,12 +349,23 @@ class SemanticCacheResource(dg.ConfigurableResource):
 
     # -- shared by the lookup and the warm-up ------------------------------------------------------
 
-    def refresh_user_segments(self) -> tuple[int, int]:
-        """Brings user_segments up to the current profiles; returns (users updated, users gone)."""
+    def refresh_user_segments(self, only_if_stale: bool = False) -> tuple[int, int]:
+        """Brings user_segments up to the current profiles; returns (users updated, users gone).
+
+        `only_if_stale` skips the work unless distillation stored profiles since the last refresh:
+        a cheap look at a counter, for the request path.
+        """
         with self.postgres.connection() as conn:
+            if only_if_stale:
+                (marker,) = conn.execute(load("cache/profiles_marker")).fetchone()
+                if conn.execute(load("cache/segments_marker")).fetchone() == (marker,):
+                    return 0, 0
             conn.execute(load("cache/lock_user_segments"))
+            # Read before the refresh: profiles stored meanwhile move the counter past it and are picked up next time.
+            (marker,) = conn.execute(load("cache/profiles_marker")).fetchone()
             updated = conn.execute(load("cache/refresh_user_segments")).rowcount
             departed = conn.execute(load("cache/remove_departed_segments")).rowcount
+            conn.execute(load("cache/record_segments_marker"), {"marker": marker})
         return updated, departed
 
     def ensure_persona_vectors(self, segments: Sequence[Segment]) -> str:
@@ -351,7 +374,7 @@ class SemanticCacheResource(dg.ConfigurableResource):
         A persona the model rejects gets no vector: its answers are served on exact hits only.
         """
         model_id = self.embedder.model_id
-        texts = sorted({segment.persona_text for segment in segments})
+        texts = sorted({segment.persona_text for segment in segments if segment.persona != ANY_PERSONA})
         with self.postgres.connection() as conn:
             known = {text for (text,) in conn.execute(
                 load("cache/known_persona_vectors"), {"model_id": model_id, "texts": texts}

@@ -49,7 +49,7 @@ def populate(postgres) -> None:
     # One enthusiast books and saves one bar over and over: one user's pull grows slower than their activity.
     records += [signal("chaos_fan", kind, day=DAY, city="Istanbul", item="bar_0009", vibe="chaos seeker")
                 for kind in ["book", "save"] * 5]
-    records += [signal("chaos_0", "save", day=DAY, city="Istanbul", item="bar_<b>0042</b>", vibe="chaos seeker")]
+    records += [signal(f"chaos_{n}", "save", day=DAY, city="Istanbul", item="bar_<b>0042</b>", vibe="chaos seeker") for n in (0, 1)]
     for n in range(3):
         records += [signal(f"foodie_{n}", "save", day=DAY, city="Istanbul", item=f"food_{i:04d}", vibe="foodie") for i in range(4)]
     records += [signal("lover", "save", day=DAY, city="Istanbul", item="food_0009", vibe="food lover") for _ in range(3)]
@@ -90,8 +90,10 @@ def populated(pg_server, populated_template, tmp_path):
 
 
 def make_cache(postgres, gemini: GeminiResource | None = None, **overrides) -> SemanticCacheResource:
+    """A cache over the tiny test population: every segment, however small, answers for itself."""
     return SemanticCacheResource(
-        postgres=postgres, embedder=EmbedderResource(), gemini=gemini or GeminiResource(), **overrides
+        postgres=postgres, embedder=EmbedderResource(), gemini=gemini or GeminiResource(),
+        **({"min_segment_users": 1} | overrides),
     )
 
 
@@ -135,15 +137,16 @@ def test_the_local_reasoner_ranks_what_the_segment_saved_booked_and_dwelt_on(cac
     document = validate_answer(answer.response)
     assert answer.segment_users == 7 and document["evidence"]["engaged_users"] == 7
     items = [item["item_id"] for item in document["items"]]
-    # Six users booking and saving bar_0001 outrank one user booking bar_0009 five times.
-    assert items[0] == "bar_0001" and items.index("bar_0001") < items.index("bar_0009")
+    assert items[:3] == ["bar_0001", "bar_0002", "bar_0003"]
     assert document["items"][0] == {
         "item_id": "bar_0001", "place": "istanbul", "score": 1.0, "users": 6, "saves": 6, "books": 6, "dwell_minutes": 0.0,
     }
+    # One user's favourite, however often booked, is not the segment's (and is nobody else's business).
+    assert "bar_0009" not in items
     # A booking 20 days ago is outside the 14-day window; raw markup in an item id is stripped.
     assert "bar_0777" not in items and "bar_b0042/b" in items
     assert [place["place"] for place in document["places"]] == ["istanbul", "berlin"]
-    assert document["ideas"][0]["title"] == "Istanbul for a chaos seeker" and document["ideas"][0]["items"][0] == "bar_0001"
+    assert document["ideas"][0]["title"] == "Istanbul: chaos seeker picks" and document["ideas"][0]["items"][0] == "bar_0001"
     assert document["why"].startswith("Ranked from what 7 of the 7 chaos seeker travellers who favour Istanbul saved (")
     assert answer.call_tokens > 100 and answer.llm_calls == 0 and answer.generated_by == "local"
 
@@ -155,7 +158,7 @@ def test_a_kind_ranks_only_its_categories_and_an_empty_segment_says_so(cache, po
     stays, nobody = reasoner.answer([CHAOS, Segment("stargazer", "oslo")], "stays", "en")
 
     assert stays.response["items"] == [] and stays.response["ideas"] == []
-    assert stays.response["why"].startswith("Nothing saved, booked or lingered on yet by the 7 chaos seeker travellers")
+    assert stays.response["why"].startswith("Nothing saved, booked or lingered on by at least 2 of the 7 chaos seeker travellers")
     assert nobody.segment_users == 0 and nobody.response["segment"]["label"] == "stargazer · Oslo"
     for answer in (stays, nobody):
         validate_answer(answer.response)
@@ -183,6 +186,23 @@ def test_lookup_order_exact_hit_then_near_hit_then_one_generation_within_the_sco
     assert cache.recommend("chaos_0", kind="stays").outcome == "miss"
     assert cache.recommend("chaos_0", locale="de").outcome == "miss"
     assert ledger(postgres) == Counter({"miss": 5, "generation": 5, "hit": 2, "near_hit": 2})
+
+
+def test_small_segments_share_their_city_answer_which_shows_no_single_users_choices(postgres):
+    cache = make_cache(postgres, min_segment_users=5)
+
+    foodie = cache.recommend("foodie_0")  # 3 foodies in Istanbul: too few for an answer of their own
+    lover = cache.recommend("lover")
+    chaos = cache.recommend("chaos_0")  # 7 chaos seekers: their own
+    berlin = cache.recommend("berliner")
+
+    assert (foodie.outcome, lover.outcome, chaos.outcome) == ("miss", "hit", "miss")
+    assert foodie.segment.label == "all travellers · Istanbul" and lover.answer == foodie.answer
+    items = [item["item_id"] for item in foodie.answer["items"]]
+    assert foodie.answer["evidence"]["segment_users"] == 11 and {"bar_0001", "food_0001"} <= set(items)
+    assert "food_0009" not in items and chaos.segment == CHAOS
+    # Two Berliners who saved different things: neither sees what the other did.
+    assert berlin.segment.persona == "*" and berlin.answer["items"] == [] and berlin.answer["ideas"] == []
 
 
 def test_unknown_users_kinds_and_locales_are_refused(cache):

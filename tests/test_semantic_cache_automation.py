@@ -87,7 +87,7 @@ def test_the_commands_recommend_and_show_the_savings(postgres, monkeypatch, caps
     assert run(["recommend", "foodie_1", "--json"]) == 0
     printed = capsys.readouterr().out
     assert printed.startswith("chaos seeker · Istanbul · trip_ideas/en · miss · local · expires ")
-    assert "Istanbul for a chaos seeker" in printed and "bar_0001, bar_0002, bar_0003" in printed
+    assert "Istanbul: chaos seeker picks" in printed and "bar_0001, bar_0002, bar_0003" in printed
     assert "food lover · Istanbul · trip_ideas/en · miss" in printed
     assert json.loads(printed[printed.index("{"):])["segment"]["persona"] == "food lover"  # a near hit
 

@@ -1,12 +1,15 @@
--- The local reasoner: for each requested segment, ranks the items and places its users saved, booked and dwelt on in the evidence window, and writes the answer document with templated explanations.
+-- The local reasoner: for each requested segment ('*': everyone of the city), ranks the items and places at least two of its users saved, booked or dwelt on in the evidence window, and writes the answer document with templated explanations.
 WITH targets AS (
-    SELECT persona, city, label
+    SELECT
+        persona, city, label,
+        CASE WHEN persona = '*' THEN 'travellers' ELSE persona || ' travellers' END
+            || CASE WHEN city = '' THEN ' without a favourite city' ELSE ' who favour ' || initcap(city) END AS audience
     FROM unnest(%(personas)s::text[], %(cities)s::text[], %(labels)s::text[]) AS t (persona, city, label)
 ),
 members AS (
-    SELECT s.user_id, s.persona, s.city
+    SELECT s.user_id, t.persona, t.city
     FROM user_segments AS s
-    JOIN targets AS t USING (city, persona)
+    JOIN targets AS t ON s.city = t.city AND (t.persona = '*' OR s.persona = t.persona)
 ),
 segment_size AS (
     SELECT persona, city, count(*) AS users FROM members GROUP BY persona, city
@@ -57,6 +60,8 @@ items AS (
         row_number() OVER (PARTITION BY persona, city, place ORDER BY sum(pull) DESC, item_id) AS place_rank
     FROM weighted
     GROUP BY persona, city, item_id, place
+    -- One user's favourite is not the segment's, and showing it would tell the others what that user did.
+    HAVING count(*) >= %(min_item_users)s
 ),
 places AS (
     SELECT
@@ -71,6 +76,7 @@ places AS (
     FROM weighted
     WHERE place IS NOT NULL
     GROUP BY persona, city, place
+    HAVING count(DISTINCT user_id) >= %(min_item_users)s
 ),
 totals AS (
     SELECT persona, city, count(DISTINCT user_id) AS engaged, sum(books) AS books, sum(saves) AS saves, sum(dwell_minutes) AS dwell_minutes
@@ -103,7 +109,7 @@ place_lists AS (
 ),
 idea_lists AS (
     SELECT p.persona, p.city, json_agg(json_build_object(
-        'title', format('%%s for a %%s', initcap(p.place), p.persona),
+        'title', format('%%s: %%s picks', initcap(p.place), CASE WHEN p.persona = '*' THEN 'top' ELSE p.persona END),
         'place', p.place,
         'why', format(
             '%%s of them engaged with places here (saves: %%s, bookings: %%s, minutes lingered: %%s).',
@@ -117,7 +123,7 @@ idea_lists AS (
         FROM items AS i
         WHERE i.persona = p.persona AND i.city = p.city AND i.place = p.place AND i.place_rank <= %(items_per_idea)s
     ) AS picks
-    WHERE p.place_order <= %(max_ideas)s
+    WHERE p.place_order <= %(max_ideas)s AND picks.items IS NOT NULL
     GROUP BY p.persona, p.city
 )
 SELECT
@@ -131,17 +137,13 @@ SELECT
         'locale', %(locale)s::text,
         'ideas', coalesce(ideas.ideas, '[]'::json),
         'why', CASE
-            WHEN tot.engaged IS NULL THEN format(
-                'Nothing saved, booked or lingered on yet by the %%s %%s travellers %%s in the last %%s days.',
-                coalesce(s.users, 0), t.persona,
-                CASE WHEN t.city = '' THEN 'without a favourite city' ELSE 'who favour ' || initcap(t.city) END,
-                %(window_days)s::int
+            WHEN il.items IS NULL THEN format(
+                'Nothing saved, booked or lingered on by at least %%s of the %%s %%s in the last %%s days yet.',
+                %(min_item_users)s::int, coalesce(s.users, 0), t.audience, %(window_days)s::int
             )
             ELSE format(
-                'Ranked from what %%s of the %%s %%s travellers %%s saved (%%s), booked (%%s) and lingered on (%%s min) in the last %%s days.',
-                tot.engaged, s.users, t.persona,
-                CASE WHEN t.city = '' THEN 'without a favourite city' ELSE 'who favour ' || initcap(t.city) END,
-                tot.saves, tot.books, round(tot.dwell_minutes), %(window_days)s::int
+                'Ranked from what %%s of the %%s %%s saved (%%s), booked (%%s) and lingered on (%%s min) in the last %%s days.',
+                tot.engaged, s.users, t.audience, tot.saves, tot.books, round(tot.dwell_minutes), %(window_days)s::int
             )
         END,
         'items', coalesce(il.items, '[]'::json),

@@ -1,9 +1,18 @@
--- What a warm-up generates for one kind: the segments with the most active users lacking an answer valid past the refresh horizon, and in-demand answers of any locale expiring within it.
-WITH top AS (
-    SELECT persona, city, count(*) AS users
+-- What a warm-up generates for one kind: the segments (small ones folded into their city's '*' segment) with the most active users lacking an answer valid past the refresh horizon, and in-demand answers of any locale expiring within it.
+WITH sizes AS (
+    SELECT persona, city, count(*) AS users, count(*) FILTER (WHERE evidence_day >= %(active_since)s) AS active
     FROM user_segments
-    WHERE evidence_day >= %(active_since)s
     GROUP BY persona, city
+),
+folded AS (
+    SELECT CASE WHEN users < %(min_users)s THEN '*' ELSE persona END AS persona, city, sum(active) AS users
+    FROM sizes
+    GROUP BY 1, 2
+),
+top AS (
+    SELECT persona, city, users
+    FROM folded
+    WHERE users > 0
     ORDER BY users DESC, city, persona
     LIMIT %(top)s
 ),
@@ -14,7 +23,7 @@ scope AS (
 ),
 due_top AS (
     SELECT
-        t.persona, t.city, %(locale)s::text AS locale, t.users,
+        t.persona, t.city, %(locale)s::text AS locale,
         CASE WHEN s.state = 'ready' AND s.expires_at > now() THEN 'refresh' ELSE 'warm' END AS reason
     FROM top AS t
     LEFT JOIN scope AS s ON s.city = t.city AND s.persona = t.persona AND s.locale = %(locale)s
@@ -23,7 +32,7 @@ due_top AS (
        OR (s.state = 'pending' AND s.expires_at <= now())
 ),
 in_demand AS (
-    SELECT s.persona, s.city, s.locale, 0::bigint AS users, 'refresh' AS reason
+    SELECT s.persona, s.city, s.locale, 'refresh' AS reason
     FROM scope AS s
     WHERE s.state = 'ready'
       AND s.expires_at > now()

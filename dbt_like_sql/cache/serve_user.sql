@@ -1,8 +1,21 @@
--- The hot path: reads a user's segment from their profile and serves the segment's ready, unexpired answer, recording the request (a hit never moves expires_at); no row for a user without a profile, no entry on a miss.
-WITH segment AS (
+-- The hot path: reads a user's segment from their profile (a segment of fewer than min_users users is folded into its city's '*' segment) and serves the segment's ready, unexpired answer, recording the request (a hit never moves expires_at); no row for a user without a profile, no entry on a miss.
+WITH profile AS (
     SELECT profile_segment_persona(profile) AS persona, profile_segment_city(profile) AS city
     FROM user_profiles
     WHERE user_id = %(user_id)s
+),
+segment AS (
+    SELECT
+        -- The user counts whether or not user_segments has caught up with their profile yet.
+        CASE WHEN 1 + (
+            SELECT count(*) FROM (
+                SELECT 1 FROM user_segments AS m
+                WHERE m.city = p.city AND m.persona = p.persona AND m.user_id <> %(user_id)s
+                LIMIT %(min_users)s - 1
+            ) AS others
+        ) < %(min_users)s THEN '*' ELSE p.persona END AS persona,
+        p.city
+    FROM profile AS p
 ),
 served AS (
     UPDATE semantic_cache AS c
