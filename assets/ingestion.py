@@ -14,8 +14,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import cache
 from datetime import UTC, date, datetime
+from functools import cache
 from pathlib import Path
 
 import dagster as dg
@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from psycopg import sql
 from pydantic import Field
 
+from resources.erasure import refuse_erased_users
 from resources.postgres import PostgresResource
 from resources.sql import load, statement
 
@@ -98,6 +99,9 @@ class SignalIngestor(dg.ConfigurableResource):
     breaker_min_rows: int = Field(default=1000, ge=1, description="Fewer recent rows than this never trip it.")
     chunk_rows: int = Field(default=100_000, ge=1, description="Rows validated and copied per step.")
     reject_raw_cap: int = Field(default=2048, description="Characters of a rejected line kept for inspection.")
+    erasure_salt: str = Field(
+        default="", description="Salt of the erased-user tombstones (the erasure policy's); their events are quarantined."
+    )
 
     # -- entry points ---------------------------------------------------------------------------
 
@@ -190,6 +194,9 @@ class SignalIngestor(dg.ConfigurableResource):
         seen_before = _claim_event_ids(conn, good["event_id"], batch.received_at.date())
         fresh = good.filter(pc.invert(pc.is_in(good["event_id"], value_set=seen_before)))
         step.duplicates += good.num_rows - fresh.num_rows
+
+        fresh, refused = refuse_erased_users(conn, fresh, self.erasure_salt)
+        rejects = pa.concat_tables([rejects, refused], promote_options="permissive")
 
         if self.max_signals_per_user_per_day is not None and fresh.num_rows:
             fresh, limited = self._apply_user_cap(conn, fresh, batch.received_at.date())

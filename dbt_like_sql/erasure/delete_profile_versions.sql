@@ -1,0 +1,5 @@
+-- Deletes every stored profile version of the given users; rows per user.
+WITH removed AS (
+    DELETE FROM user_profile_versions WHERE user_id = ANY(%(users)s::text[]) RETURNING user_id
+)
+SELECT user_id, count(*) FROM removed GROUP BY user_id
