@@ -16,7 +16,7 @@ the shard, not the day.
 import shutil
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -72,15 +72,17 @@ class ConcurrentProfileUpdate(RuntimeError):
 
 @dataclass
 class RunState:
-    """A run's inputs (its day, SQL parameters, horizon), each shard's watermark as last read, and
-    the profiles and signals of each shard staged for storing."""
+    """A run's inputs (its day, SQL parameters, horizon), each shard's watermark as last read, where
+    each shard's new profiles are staged (with their count and signals), and the LLM's spend."""
 
     day: date
     run_id: str | None
     parameters: dict[str, Any]
     watermarks: list[int]
     horizon: int
-    staged: dict[int, tuple[int, int]] = field(default_factory=dict)
+    staged: dict[int, tuple[Path, int, int]] = field(default_factory=dict)
+    stagings: list[Path] = field(default_factory=list)
+    llm: LlmReport = field(default_factory=LlmReport)
 
 
 class InvalidProfiles(RuntimeError):
@@ -179,7 +181,10 @@ class DistillerResource(dg.ConfigurableResource):
     backlog_signals: int = Field(default=100_000, description="Undistilled signals of today that trigger a run.")
     backlog_max_age_minutes: int = Field(default=60, description="Age of the oldest undistilled signal that triggers a run.")
     store_workers: int = Field(default=2, ge=1, description="Shards written to Postgres at once.")
-    chunk_signals: int = Field(default=2_000_000, ge=1, description="Signals merged at once; shards are grouped up to it.")
+    chunk_signals: int = Field(
+        default=250_000, ge=1,
+        description="Signals merged at once; shards are grouped up to it, and a chunk is stored while the next is merged.",
+    )
     duckdb_memory_limit: str = Field(default="1GB", description="DuckDB spills to disk beyond this.")
 
     def distiller(self) -> Distiller:
@@ -213,10 +218,9 @@ class DistillerResource(dg.ConfigurableResource):
                 run_duckdb(db, "distill/load_day_signals", {"path": str(path)})
                 path.unlink()
                 counts = dict(run_duckdb(db, "distill/shard_signal_counts", {"watermarks": watermarks}))
-                for chunk in chunked(pending, counts, self.chunk_signals):
-                    report.llm.add(self._merge(db, distiller, work, chunk))
-                    for shard_report in self._store_chunk(db, distiller, work, chunk):
-                        report.add(shard_report)
+                for shard_report in self._merge_and_store(db, distiller, work, chunked(pending, counts, self.chunk_signals)):
+                    report.add(shard_report)
+                report.llm = work.llm
         self._record_day(day, horizon, taken_at, run_id, report)
         report.seconds = time.perf_counter() - started
         return report
@@ -299,41 +303,56 @@ class DistillerResource(dg.ConfigurableResource):
         return llm
 
     def _stage(self, db: duckdb.DuckDBPyConnection, work: "RunState", parameters: dict[str, Any]) -> None:
-        """Writes the chunk's documents and heads once, as one file per shard in COPY's text format.
+        """Writes the chunk's documents and heads once, one file per shard in COPY's text format.
 
         The queries escape their strings for that format, so nothing is quoted: several times
-        faster than CSV for JSON documents, whose every quote CSV would double.
+        faster than CSV for JSON documents, whose every quote CSV would double. Each merge stages
+        into a folder of its own, so shards of one chunk are stored while the next is merged.
         """
-        staged = Path(work.parameters["folder"]) / "staged"
-        shutil.rmtree(staged, ignore_errors=True)
+        staged = Path(work.parameters["folder"]) / f"staged-{len(work.stagings)}"
         staged.mkdir()
+        work.stagings.append(staged)
         for name in ("heads", "versions"):
             duckdb_query(db, f"distill/staged_{name}", parameters).write_csv(
                 str(staged / name), header=False, sep="\t", quotechar="", escapechar="", na_rep="\\N",
                 partition_by=["shard"],
             )
-        work.staged = {shard: (profiles, signals) for shard, profiles, signals in run_duckdb(db, "distill/document_counts", {})}
+        for shard in parameters["chunk"]:
+            work.staged[shard] = (staged, 0, 0)
+        for shard, profiles, signals in run_duckdb(db, "distill/document_counts", {}):
+            work.staged[shard] = (staged, profiles, signals)
 
-    def _store_chunk(self, db: duckdb.DuckDBPyConnection, distiller: Distiller, work: "RunState", chunk: list[int]) -> list[ShardReport]:
-        """Stores the chunk's shards, a few at a time: each is its own transaction, so they overlap
-        Postgres' work on one with DuckDB's on the next. A shard another run changed meanwhile is
-        merged again and stored on its own afterwards."""
+    def _merge_and_store(
+        self, db: duckdb.DuckDBPyConnection, distiller: Distiller, work: "RunState", chunks: list[list[int]]
+    ) -> list[ShardReport]:
+        """Merges chunk after chunk while the shards of the chunks before are stored, a few at a
+        time, each in its own transaction. A shard another run changed meanwhile is merged again
+        and stored on its own at the end."""
         reports, changed = [], []
+        stores: list[tuple[int, Future]] = []
+
+        def collect(wait: bool) -> None:
+            for shard, future in [item for item in stores if wait or item[1].done()]:
+                stores.remove((shard, future))
+                try:
+                    reports.append(future.result())
+                except ConcurrentProfileUpdate as change:
+                    dg.get_dagster_logger().info(f"{change}; merging the shard again")
+                    changed.append(shard)
+
         with ThreadPoolExecutor(max_workers=self.store_workers, thread_name_prefix="distill-store") as pool:
-            futures = [pool.submit(self._store_shard, work, shard) for shard in chunk]
             try:
-                for shard, future in zip(chunk, futures, strict=True):
-                    try:
-                        reports.append(future.result())
-                    except ConcurrentProfileUpdate as change:
-                        dg.get_dagster_logger().info(f"{change}; merging the shard again")
-                        changed.append(shard)
+                for chunk in chunks:
+                    work.llm.add(self._merge(db, distiller, work, chunk))
+                    collect(wait=False)
+                    stores.extend((shard, pool.submit(self._store_shard, work, shard)) for shard in chunk)
+                collect(wait=True)
             except BaseException:
                 pool.shutdown(cancel_futures=True)
                 raise
         for shard in changed:
             for attempt in range(2, MAX_SHARD_ATTEMPTS + 1):
-                self._merge(db, distiller, work, [shard])
+                work.llm.add(self._merge(db, distiller, work, [shard]))
                 try:
                     reports.append(self._store_shard(work, shard))
                     break
@@ -351,7 +370,11 @@ class DistillerResource(dg.ConfigurableResource):
             if watermark != work.watermarks[shard]:
                 work.watermarks[shard] = watermark
                 raise ConcurrentProfileUpdate(f"shard {shard} of {work.day} was advanced by another run")
-            return store_profiles(conn, work, shard, self.versions_kept)
+            report = store_profiles(conn, work, shard, self.versions_kept)
+        staged = work.staged[shard][0]
+        for name in ("heads", "versions"):
+            shutil.rmtree(staged / name / f"shard={shard}", ignore_errors=True)
+        return report
 
     # -- the day's record, the backlog --------------------------------------------------------
 
@@ -375,8 +398,7 @@ class DistillerResource(dg.ConfigurableResource):
 
 def store_profiles(conn: psycopg.Connection, work: "RunState", shard: int, versions_kept: int) -> ShardReport:
     """Moves the shard's heads, writes its versions and advances its watermark, in the caller's transaction."""
-    profiles, signals = work.staged.get(shard, (0, 0))
-    staged = Path(work.parameters["folder"]) / "staged"
+    staged, profiles, signals = work.staged[shard]
     conn.execute(load("distill/create_head_staging"))
     _copy_files(conn, staged / "heads" / f"shard={shard}", load("distill/copy_head_staging"))
     moved = conn.execute(load("distill/upsert_profile_heads"), {"updated_at": work.parameters["updated_at"]}).rowcount
