@@ -3,6 +3,10 @@
 import argparse
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
 
 from assets.reasoners import DEFAULT_KIND, KINDS
 from orchestration.settings import Settings
@@ -27,13 +31,19 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     stats.set_defaults(handler=run_stats)
 
 
-def semantic_cache_resource() -> SemanticCacheResource:
-    return build_resources(Settings.from_env())["semantic_cache"]
+@contextmanager
+def semantic_cache_resource() -> Iterator[SemanticCacheResource]:
+    """The configured cache as Dagster would build it: an EnvVar (the Gemini key) is read now, not
+    taken for its name, and the Gemini client is closed afterwards."""
+    configured = build_resources(Settings.from_env())["semantic_cache"]
+    with dg.build_resources({"semantic_cache": configured}) as built:
+        yield built.semantic_cache
 
 
 def run_recommend(args: argparse.Namespace) -> int:
     try:
-        found = semantic_cache_resource().recommend(args.user_id, kind=args.kind, locale=args.locale)
+        with semantic_cache_resource() as cache:
+            found = cache.recommend(args.user_id, kind=args.kind, locale=args.locale)
     except (LookupError, ValueError) as error:
         print(error, file=sys.stderr)
         return 1
@@ -61,9 +71,8 @@ def describe(found: Recommendation) -> str:
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    cache = semantic_cache_resource()
-    stats = cache.stats(hours=args.hours)
-    with cache.postgres.connection() as conn:
+    with semantic_cache_resource() as cache, cache.postgres.connection() as conn:
+        stats = cache.stats(hours=args.hours)
         servable, expired, pending, segments, _ = conn.execute(load("cache/entry_counts")).fetchone()
     if args.json:
         figures = stats.metadata() | {
