@@ -9,14 +9,17 @@ nothing under another, so a salt other than the first one used is refused, loudl
 
 import os
 import secrets
+import threading
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import numpy as np
 import psycopg
 import pyarrow as pa
@@ -120,17 +123,23 @@ class ErasurePolicy(dg.ConfigurableResource):
 def refuse_erased_users(conn: psycopg.Connection, rows: pa.Table, salt: str) -> tuple[pa.Table, pa.Table]:
     """Splits validated signals into those of users never erased and quarantine rows for the rest.
 
-    The quarantine row keeps only the event_id: nothing that names the erased user is stored again.
+    The chunk's distinct users are hashed in DuckDB and matched against the tombstones, which each
+    process keeps in memory and reloads when their count changes. The quarantine row keeps only the
+    event_id: nothing that names the erased user is stored again.
     """
     if rows.num_rows == 0:
         return rows, _NO_REFUSALS
-    users = pc.unique(rows["user_id"]).to_pylist()
-    found = [user for (user,) in conn.execute(load("erasure/erased_among"), {"users": users, "salt": salt})]
-    if None in found:
+    count, salt_matches = conn.execute(load("erasure/tombstone_state"), {"salt": salt}).fetchone()
+    if not salt_matches:
         raise SaltMismatchError(SALT_MISMATCH)
-    if not found:
+    if count == 0:
         return rows, _NO_REFUSALS
-    erased = pc.is_in(rows["user_id"], value_set=pa.array(found, pa.string()))
+    users = pa.table({"user_id": pc.unique(rows["user_id"])})  # noqa: F841  (read by DuckDB)
+    tombstones = _tombstones(conn, count)  # noqa: F841  (read by DuckDB)
+    found = _duckdb().cursor().sql(load("erasure/erased_users_of_chunk"), params={"salt": salt}).to_arrow_table()
+    if found.num_rows == 0:
+        return rows, _NO_REFUSALS
+    erased = pc.is_in(rows["user_id"], value_set=found["user_id"])
     event_ids = rows.filter(erased)["event_id"].cast(pa.string())
     count = len(event_ids)
     refused = pa.table(
@@ -143,6 +152,30 @@ def refuse_erased_users(conn: psycopg.Connection, rows: pa.Table, salt: str) -> 
         }
     )
     return rows.filter(pc.invert(erased)), refused
+
+
+_tombstone_cache: dict[str, tuple[int, pa.Table]] = {}
+_tombstone_lock = threading.Lock()
+
+
+def _tombstones(conn: psycopg.Connection, count: int) -> pa.Table:
+    """The tombstoned hashes of this database; reloaded only when their count changed (they are never removed)."""
+    database = f"{conn.info.host}:{conn.info.port}/{conn.info.dbname}"
+    with _tombstone_lock:
+        cached = _tombstone_cache.get(database)
+    if cached and cached[0] == count:
+        return cached[1]
+    hashes = conn.execute(load("erasure/tombstone_hashes")).fetchall()
+    table = pa.table({"user_hash": pa.array([row[0] for row in hashes], pa.string())})
+    with _tombstone_lock:
+        _tombstone_cache[database] = (len(hashes), table)
+    return table
+
+
+@cache
+def _duckdb() -> duckdb.DuckDBPyConnection:
+    """One in-memory DuckDB per process; each use takes its own cursor."""
+    return duckdb.connect()
 
 
 # -- Parquet ------------------------------------------------------------------------------------

@@ -351,7 +351,7 @@ def kill_at(step: str, nth: int = 1):
 
 @pytest.mark.parametrize(
     ("step", "nth"),
-    [("ingestion_settled", 1), ("postgres_erased", 1), ("journaled", 1), ("published", 1), ("published", 2), ("archives_erased", 1)],
+    [("postgres_erased", 1), ("journaled", 1), ("published", 1), ("published", 2), ("archives_erased", 1)],
 )
 def test_a_run_killed_at_any_step_resumes_without_resurrecting_or_losing_rows(postgres, local_store, policy, step, nth):
     archive = local_store.open()
