@@ -19,14 +19,19 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+test-ui: $(STAMP)
+	$(BIN)/pytest -m ui $(PYTEST_ARGS)
+
 dev: $(STAMP)
 	$(BIN)/distillery dev
 
+BENCHES := ingest distill embeddings archive
+
 bench: $(STAMP)
-	$(BIN)/python bench/ingest.py
+	for bench in $(BENCHES); do $(BIN)/python bench/$$bench.py || exit 1; done
 
 bench-quick: $(STAMP)
-	$(BIN)/python bench/ingest.py --quick
+	for bench in $(BENCHES); do $(BIN)/python bench/$$bench.py --quick || exit 1; done
 
 clean:
 	rm -rf $(VENV) .distillery

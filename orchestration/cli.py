@@ -4,13 +4,17 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from orchestration import commands, demo, synthetic
+from orchestration import analyst, commands, demo, health_cli, profile_cli, similar_cli, synthetic
 
 # Each module adds its subcommands; a subcommand's handler takes the parsed args and returns an exit code.
 COMMAND_MODULES: list[Callable[[argparse._SubParsersAction], None]] = [
     commands.register_cli,
     synthetic.register_cli,
     demo.register_cli,
+    profile_cli.register_cli,
+    similar_cli.register_cli,
+    analyst.register_cli,
+    health_cli.register_cli,
 ]
 
 

@@ -8,12 +8,17 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
+from orchestration.commands import dagster_instance_env
 from orchestration.definitions import build_definitions
+from orchestration.profile_cli import get_profile
 from orchestration.settings import Settings
+from orchestration.similar_cli import similar_users
 from orchestration.synthetic import generate_landing_files
 from resources.sql import load
 
-DEMO_JOB = "ingest_job"
+# Each day is first ingested from the landing folder, then goes through the nightly lifecycle.
+DEMO_JOBS = ("ingest_job", "nightly_lifecycle_job")
+EXAMPLE_PROFILES = 3
 # The demo prints its own summary; the full event log of each run is in the UI.
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -36,12 +41,8 @@ def demo_days(count: int, today: date | None = None) -> list[date]:
 
 def run_demo(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    settings.dagster_home.mkdir(parents=True, exist_ok=True)
-    instance_config = settings.dagster_home / "dagster.yaml"
-    if not instance_config.exists():
-        instance_config.write_text("telemetry:\n  enabled: false\n")
-    # The demo's runs go to the same instance `distillery dev` opens, so the UI shows their history.
-    os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
+    # The demo's runs go to the same Postgres-backed instance `distillery dev` opens, so the UI shows them.
+    os.environ.update(dagster_instance_env(settings))
     days = demo_days(args.days)
     started = time.perf_counter()
 
@@ -61,22 +62,23 @@ def run_demo(args: argparse.Namespace) -> int:
         marker.write_text(json.dumps(recipe))
 
     defs = build_definitions(settings)
-    job = defs.resolve_job_def(DEMO_JOB)
-    print(f"2/3 running {DEMO_JOB} for each day through Dagster ...")
+    print(f"2/3 running {' then '.join(DEMO_JOBS)} for each day through Dagster ...")
     with dg.DagsterInstance.get() as instance:
         for day in days:
-            day_started = time.perf_counter()
-            result = job.execute_in_process(
-                partition_key=day.isoformat(), instance=instance, raise_on_error=False, run_config=QUIET_RUN_CONFIG
-            )
-            status = "ok" if result.success else "FAILED"
-            print(f"    {day}: {status} in {time.perf_counter() - day_started:.1f}s (run {result.run_id[:8]})")
-            if not result.success:
-                print(f"    see the run in the UI: `make dev`, then http://127.0.0.1:3000/runs/{result.run_id}")
-                return 1
+            for job_name in DEMO_JOBS:
+                step_started = time.perf_counter()
+                result = defs.resolve_job_def(job_name).execute_in_process(
+                    partition_key=day.isoformat(), instance=instance, raise_on_error=False, run_config=QUIET_RUN_CONFIG
+                )
+                status = "ok" if result.success else "FAILED"
+                print(f"    {day} {job_name}: {status} in {time.perf_counter() - step_started:.1f}s (run {result.run_id[:8]})")
+                if not result.success:
+                    print(f"    see the run in the UI: `make dev`, then http://127.0.0.1:3000/runs/{result.run_id}")
+                    return 1
 
     print("3/3 summary")
     print_summary(defs, days)
+    print_examples(defs)
     print(f"\ndone in {time.perf_counter() - started:.1f}s. Open the UI with `make dev` (http://127.0.0.1:3000).")
     return 0
 
@@ -96,3 +98,31 @@ def print_summary(defs: dg.Definitions, days: list[date]) -> None:
         batches, rows, seconds = conn.execute(load("raw_signals/ingest_totals")).fetchone()
     if seconds:
         print(f"    ingestion: {batches:,} batches, {rows:,} rows in {seconds:.1f}s of ingestion ({rows / seconds:,.0f} rows/s)")
+
+
+def print_examples(defs: dg.Definitions) -> None:
+    """A few distilled profiles and their nearest users, so a newcomer sees what the lifecycle produced."""
+    postgres = defs.resources["postgres"]
+    with postgres.connection() as conn:
+        totals = conn.execute(load("distill/demo_totals")).fetchone()
+        users = [row[0] for row in conn.execute(load("distill/most_active_users"), {"limit": EXAMPLE_PROFILES})]
+    signals, profiles, versions = totals
+    if profiles:
+        print(f"    distillation: {signals:,} signals into {profiles:,} profiles ({versions:,} versions), "
+              f"{signals / profiles:,.0f} signals per profile")
+    for user_id in users:
+        profile = get_profile(postgres, user_id)
+        interests = ", ".join(interest["topic"] for interest in profile["interests"][:4])
+        cities = ", ".join(city["city"] for city in profile["cities"][:3])
+        print(f"\n    {user_id} · {profile['persona']['label']} · {profile['travel_style']}")
+        print(f"      interests: {interests}")
+        print(f"      cities: {cities}")
+        print(f"      summary: {profile['summary']}")
+        try:
+            nearest = similar_users(postgres, defs.resources["embedder"], user_id, k=3)
+        except (LookupError, ValueError) as error:
+            print(f"      similar users: none yet ({error})")
+            continue
+        print("      similar users: " + ", ".join(f"{match.user_id} ({match.similarity:.2f})" for match in nearest))
+    print("\n    more: `distillery profile USER_ID --history`, `distillery similar USER_ID`, "
+          "`distillery query \"SELECT event_type, count(*) FROM signals GROUP BY 1\"`")

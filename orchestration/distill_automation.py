@@ -1,4 +1,4 @@
-"""Distillation's automation: the distill job, a nightly run of yesterday, and intra-day runs when a backlog builds up."""
+"""Distillation's automation: the distill job and intra-day runs when a backlog builds up (nights run the lifecycle)."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -13,18 +13,6 @@ distill_job = dg.define_asset_job(
     partitions_def=daily_partition,
     description="Distills one receive day's new signals into user profiles and checks them.",
 )
-
-
-@dg.schedule(
-    job=distill_job,
-    cron_schedule="15 0 * * *",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Shortly after midnight UTC, distills the day that just closed (which marks it complete).",
-)
-def nightly_distill_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    yesterday = (context.scheduled_execution_time.astimezone(UTC) - timedelta(days=1)).date()
-    return dg.RunRequest(run_key=f"nightly:{yesterday}", partition_key=yesterday.isoformat())
 
 
 @dg.sensor(
@@ -53,5 +41,4 @@ def distill_backlog_sensor(context: dg.SensorEvaluationContext, distiller: Disti
     )
 
 
-distill_schedules = [nightly_distill_schedule]
 distill_sensors = [distill_backlog_sensor]

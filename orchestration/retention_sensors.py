@@ -1,4 +1,4 @@
-"""Jobs, schedules and the capacity sensor that run the archive, the profile snapshot and retention."""
+"""Jobs for the archive, the profile snapshot and retention, and the capacity sensor that runs retention early."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -17,24 +17,6 @@ profile_snapshot_job = dg.define_asset_job("profile_snapshot_job", selection=[pr
 # The blocking archives_intact check runs first in the same run and stops retention when it fails.
 retention_job = dg.define_asset_job(
     "retention_job", selection=dg.AssetSelection.assets(retention) | dg.AssetSelection.checks(archives_intact)
-)
-
-
-@dg.schedule(job=signal_archive_job, cron_schedule="30 0 * * *", execution_timezone="UTC")
-def signal_archive_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    """Archives yesterday once it has closed (the asset waits out its own grace period too)."""
-    yesterday = (context.scheduled_execution_time.astimezone(UTC) - timedelta(days=1)).date().isoformat()
-    return dg.RunRequest(run_key=f"signal_archive-{yesterday}", partition_key=yesterday)
-
-
-@dg.schedule(job=profile_snapshot_job, cron_schedule="0 1 * * *", execution_timezone="UTC")
-def profile_snapshot_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    today = context.scheduled_execution_time.astimezone(UTC).date().isoformat()
-    return dg.RunRequest(run_key=f"profile_snapshot-{today}", partition_key=today)
-
-
-retention_schedule = dg.ScheduleDefinition(
-    name="retention_schedule", job=retention_job, cron_schedule="0 3 * * *", execution_timezone="UTC"
 )
 
 
@@ -98,4 +80,3 @@ def build_capacity_sensor(minimum_hot_days: int = 3, cooldown: timedelta = timed
 
 
 archive_jobs = [signal_archive_job, profile_snapshot_job, retention_job]
-archive_schedules = [signal_archive_schedule, profile_snapshot_schedule, retention_schedule]

@@ -1,13 +1,27 @@
-"""Builds the resource objects from Settings: the only place the environment meets the code."""
+"""Builds the resource objects from Settings: the only place configuration meets the code."""
+
+import dagster as dg
 
 from assets.ingestion import SignalIngestor
+from assets.user_profiles import DistillerResource
+from orchestration.analyst import archive_store_from_env
+from orchestration.ops_sensors import ops_resources
 from orchestration.settings import Settings
+from resources.embedder import EmbedderResource
+from resources.gemini import GeminiResource
 from resources.landing import LandingStore
 from resources.postgres import PostgresResource
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
     postgres = PostgresResource(database_url=settings.database_url, home=str(settings.home))
+    # The key is read by Dagster when the resource is built, so the UI never shows it.
+    gemini = GeminiResource(api_key=dg.EnvVar("GEMINI_API_KEY")) if settings.gemini_api_key else GeminiResource()
+    embedder = EmbedderResource(
+        provider=settings.embedder,
+        gemini=gemini if settings.embedder == "gemini" else None,
+        output_dimensionality=settings.embedding_dimensions,
+    )
     return {
         "postgres": postgres,
         "ingestor": SignalIngestor(
@@ -16,4 +30,9 @@ def build_resources(settings: Settings) -> dict[str, object]:
             breaker_error_rate=settings.breaker_error_rate,
         ),
         "landing": LandingStore(root=str(settings.landing)),
+        "gemini": gemini,
+        "distiller": DistillerResource(postgres=postgres, gemini=gemini, provider=settings.distiller),
+        "embedder": embedder,
+        "archive_store": archive_store_from_env({**settings.environ, "DISTILLERY_ARCHIVE_ROOT": settings.archive}),
+        **ops_resources(settings, postgres, settings.environ),
     }

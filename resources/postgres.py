@@ -33,10 +33,6 @@ _pools: dict[tuple[int, str], ConnectionPool] = {}
 _migrated: set[tuple[int, str]] = set()
 
 
-def default_home() -> Path:
-    return Path(os.environ.get("DISTILLERY_HOME", ".distillery")).resolve()
-
-
 def embedded_server(data_dir: Path, cleanup_mode: str | None = "stop"):
     """Starts (or attaches to) the embedded PostgreSQL 18 + pgvector server in `data_dir`.
 

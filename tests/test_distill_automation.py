@@ -1,4 +1,4 @@
-"""The user_profiles asset in Dagster, its schedule and backlog sensor, and the `profile` command."""
+"""The user_profiles asset in Dagster, its backlog sensor, and the `profile` command."""
 
 import argparse
 from datetime import UTC, datetime, timedelta
@@ -8,11 +8,7 @@ import dagster as dg
 from assets.ingestion import SignalIngestor
 from assets.raw_signals import raw_signals
 from assets.user_profiles import user_profiles, user_profiles_checks
-from orchestration.distill_automation import (
-    distill_backlog_sensor,
-    distill_job,
-    nightly_distill_schedule,
-)
+from orchestration.distill_automation import distill_backlog_sensor, distill_job
 from orchestration.profile_cli import register_cli
 from tests.test_distill import DAY, ingest, make_distiller, mixed, signal
 
@@ -39,21 +35,13 @@ def test_definitions_hold_the_distillation_pieces(postgres):
         assets=[user_profiles],
         asset_checks=user_profiles_checks,
         jobs=[distill_job],
-        schedules=[nightly_distill_schedule],
         sensors=[distill_backlog_sensor],
         resources={"distiller": make_distiller(postgres)},
     )
     job = defs.resolve_job_def("distill_job")
     assert job.partitions_def is not None
-    assert defs.resolve_schedule_def("nightly_distill_schedule").job_name == "distill_job"
     assert defs.resolve_sensor_def("distill_backlog_sensor").job_name == "distill_job"
     assert user_profiles.asset_deps[user_profiles.key] == {raw_signals.key}
-
-
-def test_the_nightly_schedule_distills_the_day_that_just_closed():
-    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 3, 2, 0, 15, tzinfo=UTC))
-    request = nightly_distill_schedule(context)
-    assert (request.partition_key, request.run_key) == ("2026-03-01", "nightly:2026-03-01")
 
 
 def test_the_backlog_sensor_asks_for_a_run_when_the_backlog_is_large_or_old(postgres):

@@ -10,9 +10,7 @@ from assets.signal_archive import signal_archive, signal_archive_checks
 from orchestration.retention_sensors import (
     CAPACITY_ALERT,
     archive_jobs,
-    archive_schedules,
     build_capacity_sensor,
-    signal_archive_schedule,
 )
 from resources.alerts import AlertSink
 from resources.archive_store import ArchiveStore
@@ -67,19 +65,12 @@ def test_past_the_threshold_retention_runs_early_and_an_alert_opens_until_it_is_
     assert open_alerts(postgres) == []
 
 
-def test_the_archive_schedule_asks_for_yesterday():
-    context = dg.build_schedule_context(scheduled_execution_time=datetime(2025, 3, 2, 0, 30, tzinfo=UTC))
-    request = signal_archive_schedule(context)
-    assert request.partition_key == "2025-03-01"
-
-
 def test_the_definitions_load_with_every_archive_piece(postgres, tmp_path):
     sensor = build_capacity_sensor()
     defs = dg.Definitions(
         assets=[signal_archive, retention, profile_snapshot],
         asset_checks=signal_archive_checks,
         jobs=archive_jobs,
-        schedules=archive_schedules,
         sensors=[sensor],
         resources={
             "postgres": postgres,
