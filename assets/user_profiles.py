@@ -182,7 +182,7 @@ class DistillerResource(dg.ConfigurableResource):
     backlog_max_age_minutes: int = Field(default=60, description="Age of the oldest undistilled signal that triggers a run.")
     store_workers: int = Field(default=2, ge=1, description="Shards written to Postgres at once.")
     chunk_signals: int = Field(
-        default=250_000, ge=1,
+        default=500_000, ge=1,
         description="Signals merged at once; shards are grouped up to it, and a chunk is stored while the next is merged.",
     )
     duckdb_memory_limit: str = Field(default="1GB", description="DuckDB spills to disk beyond this.")

@@ -264,6 +264,15 @@ def test_backfilling_an_older_day_counts_nothing_twice_and_order_does_not_matter
     assert {doc["evidence_day"] for _, doc in mine["current"].values()} == {day2.isoformat()}
 
 
+def test_chunks_stored_while_the_next_is_merged_give_the_same_profiles(postgres, other_postgres):
+    for target in (postgres, other_postgres):
+        ingest(target, mixed(3, users=60, count=600))
+    chunked_run = make_distiller(postgres, shards=8, chunk_signals=100).distill_day(DAY)
+    make_distiller(other_postgres, shards=8).distill_day(DAY)
+    assert (chunked_run.signals, chunked_run.shards_distilled) == (600, 8)
+    assert profile_state(postgres) == profile_state(other_postgres)
+
+
 def test_a_batch_still_in_flight_is_waited_for_not_skipped(postgres, database_url):
     ingest(postgres, [signal("early")])
     slow = psycopg.connect(database_url)
