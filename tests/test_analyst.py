@@ -16,7 +16,7 @@ from tests.archive_support import fill_day
 from tests.s3_server import s3_archive_store, s3_endpoint, s3_resource  # noqa: F401
 from tests.test_archive_profiles import create_profiles
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "archive.md"
+DOCS = Path(__file__).resolve().parent.parent / "README.md"
 TODAY = datetime.now(UTC).date()
 DAYS = [TODAY - timedelta(days=n) for n in (3, 2, 1)]
 ROWS_PER_DAY = 2000
