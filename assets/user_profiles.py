@@ -247,7 +247,10 @@ class DistillerResource(dg.ConfigurableResource):
             "temp_directory": str(Path(folder) / "spill"),
             "preserve_insertion_order": False,
         })
-        for statement in ("distill/utc_session", "distill/event_weight_macro", "distill/clean_key_macro", "distill/pg_text_macro"):
+        for statement in (
+            "distill/utc_session", "distill/quiet_session",
+            "distill/event_weight_macro", "distill/clean_key_macro", "distill/pg_text_macro",
+        ):
             run_duckdb(db, statement, {})
         return db
 
