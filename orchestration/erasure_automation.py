@@ -1,4 +1,4 @@
-"""The erasure job and its nightly schedule: after distillation, archiving and the profile snapshot, before retention."""
+"""The erasure job and its nightly schedule, half an hour before the nightly lifecycle."""
 
 import dagster as dg
 
@@ -10,12 +10,13 @@ erasure_job = dg.define_asset_job(
     description="Carries out pending erasure requests in every store and archive file and checks nothing of them is left.",
 )
 
-# 02:00 UTC: the night's distillation (00:15), archive (00:30) and snapshot (01:00) have written
-# what they read before the requests arrived, and retention (03:00) has not started.
+# 01:30 UTC: before the nightly lifecycle (02:00), so the day it archives and the profiles it
+# snapshots are already without the erased users and the two never rewrite the same files at once;
+# half past, away from the semantic cache's hourly run, which reads profiles and signals too.
 erasure_schedule = dg.ScheduleDefinition(
     name="erasure_schedule",
     job=erasure_job,
-    cron_schedule="0 2 * * *",
+    cron_schedule="30 1 * * *",
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Every night, so a request is carried out within one nightly cycle.",

@@ -87,7 +87,9 @@ class ErasurePolicy(dg.ConfigurableResource):
         description="A semantic cache entry an erased user contributed to is deleted when built from fewer users than this.",
     )
     max_pending_hours: int = Field(
-        default=24, ge=1, description="A request still pending after this long fails erasure_requests_within_cycle."
+        default=26, ge=1,
+        description="A request still pending after this long fails erasure_requests_within_cycle "
+        "(one nightly cycle, plus the time a run takes).",
     )
 
     def verify_salt(self, conn: psycopg.Connection) -> None:
@@ -129,46 +131,45 @@ def refuse_erased_users(conn: psycopg.Connection, rows: pa.Table, salt: str) -> 
     """
     if rows.num_rows == 0:
         return rows, _NO_REFUSALS
-    count, salt_matches = conn.execute(load("erasure/tombstone_state"), {"salt": salt}).fetchone()
+    tombstone_count, newest, salt_matches = conn.execute(load("erasure/tombstone_state"), {"salt": salt}).fetchone()
     if not salt_matches:
         raise SaltMismatchError(SALT_MISMATCH)
-    if count == 0:
+    if tombstone_count == 0:
         return rows, _NO_REFUSALS
     users = pa.table({"user_id": pc.unique(rows["user_id"])})  # noqa: F841  (read by DuckDB)
-    tombstones = _tombstones(conn, count)  # noqa: F841  (read by DuckDB)
+    tombstones = _tombstones(conn, (tombstone_count, newest))  # noqa: F841  (read by DuckDB)
     found = _duckdb().cursor().sql(load("erasure/erased_users_of_chunk"), params={"salt": salt}).to_arrow_table()
     if found.num_rows == 0:
         return rows, _NO_REFUSALS
     erased = pc.is_in(rows["user_id"], value_set=found["user_id"])
     event_ids = rows.filter(erased)["event_id"].cast(pa.string())
-    count = len(event_ids)
     refused = pa.table(
         {
-            "reason": pa.repeat(pa.scalar(ERASED_USER), count),
-            "detail": pa.repeat(pa.scalar("the user was erased: their later events are refused"), count),
+            "reason": pa.repeat(pa.scalar(ERASED_USER), len(event_ids)),
+            "detail": pa.repeat(pa.scalar("the user was erased: their later events are refused"), len(event_ids)),
             "event_id": event_ids,
-            "user_id": pa.nulls(count, pa.string()),
+            "user_id": pa.nulls(len(event_ids), pa.string()),
             "raw": pc.binary_join_element_wise('{"event_id":"', event_ids, '"}', ""),
         }
     )
     return rows.filter(pc.invert(erased)), refused
 
 
-_tombstone_cache: dict[str, tuple[int, pa.Table]] = {}
+_tombstone_cache: dict[str, tuple[tuple, pa.Table]] = {}
 _tombstone_lock = threading.Lock()
 
 
-def _tombstones(conn: psycopg.Connection, count: int) -> pa.Table:
-    """The tombstoned hashes of this database; reloaded only when their count changed (they are never removed)."""
+def _tombstones(conn: psycopg.Connection, version: tuple) -> pa.Table:
+    """The tombstoned hashes of this database, reloaded only when their version (count, newest) changed."""
     database = f"{conn.info.host}:{conn.info.port}/{conn.info.dbname}"
     with _tombstone_lock:
         cached = _tombstone_cache.get(database)
-    if cached and cached[0] == count:
+    if cached and cached[0] == version:
         return cached[1]
     hashes = conn.execute(load("erasure/tombstone_hashes")).fetchall()
     table = pa.table({"user_hash": pa.array([row[0] for row in hashes], pa.string())})
     with _tombstone_lock:
-        _tombstone_cache[database] = (len(hashes), table)
+        _tombstone_cache[database] = (version, table)
     return table
 
 

@@ -218,6 +218,11 @@ def old_versions_naming_erased(store: ArchiveStore) -> int:
     return found
 
 
+def file_schema(archive: Archive, key: str) -> tuple[pa.Schema, dict]:
+    schema = archive.open_parquet(key).schema_arrow
+    return schema, schema.metadata
+
+
 def manifests_match_files(postgres, archive: Archive) -> None:
     with postgres.connection() as conn:
         for day, rows, size in conn.execute("SELECT day, rows, bytes FROM archive_manifest"):
@@ -241,6 +246,7 @@ def test_an_erased_user_is_gone_from_every_store_and_archive_and_nobody_else_los
     assert sum(hits for hits, _ in files_before.values()) > 0
     assert {key.split("/")[0] for key, (hits, _) in files_before.items() if hits} == {"signals", "profiles", "tables"}
 
+    schemas = {key: file_schema(archive, key) for key in archive.list_files("")}
     receipt = policy.request(postgres, [*ERASED, UNKNOWN, "u_03"], requested_by="privacy desk")
     assert receipt.queued == sorted([*ERASED, UNKNOWN]) and receipt.already_pending == []
     report = erase_pending(postgres, archive, policy, run_id="run-1")
@@ -259,6 +265,11 @@ def test_an_erased_user_is_gone_from_every_store_and_archive_and_nobody_else_los
     manifests_match_files(postgres, archive)
     assert archives_intact(postgres, store).passed
     assert archive_day(postgres, archive, DAYS[1]).status == "already_verified"
+    # Same schema, metadata included (uuid and json types, dataset tags); signals still sorted by user.
+    assert {key: file_schema(archive, key) for key in archive.list_files("")} == schemas
+    for day in DAYS[:2]:
+        users = archive.open_parquet(archive_key(day)).read(columns=["user_id"]).column("user_id").to_pylist()
+        assert users == sorted(users)
 
     with postgres.connection() as conn:
         assert conn.execute("SELECT count(*) FROM erasure_requests").fetchone()[0] == 0
@@ -467,7 +478,7 @@ def test_a_request_waiting_past_the_cycle_fails_the_deadline_check(postgres, loc
     policy.request(postgres, ["u_03"])
     assert check_requests_within_cycle(postgres, policy).passed
     with postgres.connection() as conn:
-        conn.execute("UPDATE erasure_requests SET requested_at = now() - interval '25 hours'")
+        conn.execute("UPDATE erasure_requests SET requested_at = now() - interval '27 hours'")
     late = check_requests_within_cycle(postgres, policy)
     assert not late.passed and late.metadata["overdue"].value == 1
 

@@ -22,7 +22,7 @@ from resources.archive_store import ArchiveStore
 from resources.erasure import SALT_FILE, ErasurePolicy, resolve_salt
 from tests.test_erasure import DAYS, SALT, USERS, received, signal
 
-RUN_AT = datetime(2026, 3, 4, 2, 0, tzinfo=UTC)
+RUN_AT = datetime(2026, 3, 4, 1, 30, tzinfo=UTC)
 
 
 def erase(*argv: str) -> int:
@@ -107,7 +107,7 @@ def test_the_nightly_job_runs_the_asset_and_every_check(postgres, tmp_path):
         ERASED_USERS_LEAVE_NO_ROWS: True, OTHER_USERS_ROWS_KEPT: True,
         NO_ERASED_USER_IN_LIVE_STORES: True, REQUESTS_WITHIN_CYCLE: True,
     }
-    assert erasure_schedule.cron_schedule == "0 2 * * *"
+    assert erasure_schedule.cron_schedule == "30 1 * * *"
     with dg.build_schedule_context(scheduled_execution_time=RUN_AT) as context:
         assert len(erasure_schedule.evaluate_tick(context).run_requests) == 1
     assert erasure_schedule.job_name == "erasure_job"
