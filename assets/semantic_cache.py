@@ -44,6 +44,7 @@ class WarmReport:
     tokens: int = 0
     cost_usd: float = 0.0
     fallbacks: Counter = field(default_factory=Counter)
+    segments_seconds: float = 0.0
     generate_seconds: float = 0.0
     seconds: float = 0.0
 
@@ -74,6 +75,7 @@ class WarmReport:
             "run_tokens": self.tokens,
             "run_cost_usd": round(self.cost_usd, 6),
             "run_llm_fallbacks": dict(self.fallbacks),
+            "user_segments_seconds": round(self.segments_seconds, 3),
             "generate_seconds": round(self.generate_seconds, 3),
             "segments_per_second": round((self.warmed + self.refreshed) / self.generate_seconds, 1)
             if self.generate_seconds else 0.0,
@@ -105,7 +107,12 @@ def warm_cache(cache: SemanticCacheResource, log: Callable[[str], None] = lambda
     report = WarmReport()
     with cache.postgres.connection() as lock:
         lock.execute(load("cache/lock_warm"))
+        segmenting = time.perf_counter()
         report.segments_updated, report.segments_departed = cache.refresh_user_segments()
+        if report.segments_updated or report.segments_departed:
+            with cache.postgres.connection() as conn:
+                conn.execute(load("cache/analyze_user_segments"))
+        report.segments_seconds = time.perf_counter() - segmenting
         evict(cache, report)
         reasoner = cache.reasoner()
         now = datetime.now(UTC)

@@ -94,8 +94,8 @@ def main() -> int:
             load("cache/bench_segment_coverage"), {"top": args.top, "min_users": cache.min_segment_users}
         ).fetchone()
     warmed = (
-        f"{warm.seconds:.1f}s in all; user segments {warm.segments_updated:,}, {warm.warmed:,} answers generated "
-        f"in {warm.generate_seconds:.1f}s ({warm.warmed / warm.generate_seconds:,.0f} segments/s)"
+        f"{warm.seconds:.1f}s in all: {warm.segments_updated:,} user segments in {warm.segments_seconds:.1f}s, "
+        f"{warm.warmed:,} answers generated in {warm.generate_seconds:.1f}s ({warm.warmed / warm.generate_seconds:,.0f} segments/s)"
     )
     figures.append((f"warm-up, top {args.top:,} of {segments:,} segments (covering {covered / args.users:.0%} of users)", warmed))
     rerun = warm_cache(cache)

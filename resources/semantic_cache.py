@@ -363,6 +363,7 @@ class SemanticCacheResource(dg.ConfigurableResource):
             conn.execute(load("cache/lock_user_segments"))
             # Read before the refresh: profiles stored meanwhile move the counter past it and are picked up next time.
             (marker,) = conn.execute(load("cache/profiles_marker")).fetchone()
+            conn.execute(load("cache/hash_joins_only"))
             updated = conn.execute(load("cache/refresh_user_segments")).rowcount
             departed = conn.execute(load("cache/remove_departed_segments")).rowcount
             conn.execute(load("cache/record_segments_marker"), {"marker": marker})
