@@ -209,7 +209,7 @@ def _erase_batch(
 ) -> None:
     report.requests += len(batch.request_of)
     with postgres.connection() as conn:
-        conn.execute(load("distill/lock_ingest_batches"))
+        conn.execute(load("erasure/wait_for_ingestion"))
     on_step("ingestion_settled")
     _erase_from_postgres(postgres, policy, batch, report)
     on_step("postgres_erased")
