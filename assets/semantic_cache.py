@@ -11,15 +11,16 @@ hours go into the metadata: hit rate, LLM calls avoided, tokens and cost saved.
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from typing import Any
 
 import dagster as dg
+from psycopg.rows import namedtuple_row
 
-from assets.reasoners import Answer, Segment, answer_error
+from assets.reasoners import Answer, Reasoner, Segment, answer_error
 from resources.semantic_cache import SemanticCacheResource
 from resources.sql import load
 
@@ -96,45 +97,59 @@ def evict(cache: SemanticCacheResource, report: WarmReport) -> None:
         ).rowcount
 
 
-def _chunks(rows: list[tuple], size: int) -> Iterator[list[tuple]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
+def _refresh_segments(cache: SemanticCacheResource, report: WarmReport) -> None:
+    started = time.perf_counter()
+    report.segments_updated, report.segments_departed = cache.refresh_user_segments()
+    if report.segments_updated or report.segments_departed:
+        with cache.postgres.connection() as conn:
+            conn.execute(load("cache/analyze_user_segments"))
+    report.segments_seconds = time.perf_counter() - started
+
+
+def segment_targets(cache: SemanticCacheResource, kind: str) -> list:
+    """The segments a warm-up generates for `kind`, as rows (persona, city, locale, reason), by locale."""
+    now = datetime.now(UTC)
+    with cache.postgres.connection() as conn:
+        return conn.cursor(row_factory=namedtuple_row).execute(load("cache/segment_targets"), {
+            "kind": kind, "locale": cache.locale, "version_hash": cache.version_hash(kind),
+            "min_users": cache.min_segment_users, "top": cache.warm_top_segments,
+            "active_since": (now - timedelta(days=cache.active_days)).date(),
+            "horizon": now + timedelta(minutes=cache.refresh_within_minutes), "min_hits": cache.refresh_min_hits,
+        }).fetchall()
+
+
+def _warm_chunk(cache: SemanticCacheResource, reasoner: Reasoner, kind: str, locale: str, chunk: list, report: WarmReport) -> None:
+    """Generates and stores one chunk of segments in its own transaction."""
+    segments = [Segment(target.persona, target.city) for target in chunk]
+    sources = [target.reason for target in chunk]
+    started = time.perf_counter()
+    cache.ensure_persona_vectors(segments)
+    answers = reasoner.answer(segments, kind, locale)
+    report.generate_seconds += time.perf_counter() - started
+    report.stored += cache.store_answers(answers, sources, kind, locale, cache.version_hash(kind))
+    report.add(answers, sources)
 
 
 def warm_cache(cache: SemanticCacheResource, log: Callable[[str], None] = lambda message: None) -> WarmReport:
-    """Refreshes segments, evicts, and generates what the top segments and in-demand answers need."""
+    """Refreshes segments, evicts, and generates what the top segments and in-demand answers need.
+
+    Runs one at a time (a second run waits, then finds the work done); each chunk of segments
+    commits on its own.
+    """
     started = time.perf_counter()
     report = WarmReport()
     with cache.postgres.connection() as lock:
         lock.execute(load("cache/lock_warm"))
-        segmenting = time.perf_counter()
-        report.segments_updated, report.segments_departed = cache.refresh_user_segments()
-        if report.segments_updated or report.segments_departed:
-            with cache.postgres.connection() as conn:
-                conn.execute(load("cache/analyze_user_segments"))
-        report.segments_seconds = time.perf_counter() - segmenting
+        _refresh_segments(cache, report)
         evict(cache, report)
         reasoner = cache.reasoner()
-        now = datetime.now(UTC)
         for kind in cache.warm_kinds:
-            version_hash = cache.version_hash(kind)
-            with cache.postgres.connection() as conn:
-                targets = conn.execute(load("cache/segment_targets"), {
-                    "kind": kind, "locale": cache.locale, "version_hash": version_hash, "min_users": cache.min_segment_users,
-                    "top": cache.warm_top_segments, "active_since": (now - timedelta(days=cache.active_days)).date(),
-                    "horizon": now + timedelta(minutes=cache.refresh_within_minutes), "min_hits": cache.refresh_min_hits,
-                }).fetchall()
+            targets = segment_targets(cache, kind)
             report.targets += len(targets)
-            for locale, rows in groupby(targets, key=lambda row: row[2]):
-                for chunk in _chunks(list(rows), cache.warm_chunk_segments):
-                    segments = [Segment(persona, city) for persona, city, _, _ in chunk]
-                    sources = [reason for _, _, _, reason in chunk]
-                    generating = time.perf_counter()
-                    cache.ensure_persona_vectors(segments)
-                    answers = reasoner.answer(segments, kind, locale)
-                    report.generate_seconds += time.perf_counter() - generating
-                    report.stored += cache.store_answers(answers, sources, kind, locale, version_hash)
-                    report.add(answers, sources)
+            for locale, group in groupby(targets, key=lambda target: target.locale):
+                rows = list(group)
+                for start in range(0, len(rows), cache.warm_chunk_segments):
+                    _warm_chunk(cache, reasoner, kind, locale, rows[start : start + cache.warm_chunk_segments], report)
                     log(f"{kind}/{locale}: {report.warmed} segments warmed, {report.refreshed} refreshed")
     report.seconds = time.perf_counter() - started
     return report

@@ -128,6 +128,7 @@ class CacheStats:
             f"hit_rate{suffix}": round(self.hit_rate, 4),
             f"users{suffix}": self.users,
             f"generations{suffix}": self.generations,
+            f"llm_answers{suffix}": self.llm_answers,
             f"llm_calls{suffix}": self.llm_calls,
             f"llm_fallbacks{suffix}": self.fallbacks,
             f"llm_calls_avoided{suffix}": self.calls_avoided,

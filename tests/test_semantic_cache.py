@@ -339,6 +339,29 @@ def test_warming_generates_the_top_segments_then_refreshes_what_expires_within_t
     assert sources == {"warm": 3, "refresh": 2, "request": 2}
 
 
+def test_a_warm_up_killed_after_a_chunk_keeps_it_and_a_rerun_does_the_rest(postgres, monkeypatch):
+    cache = make_cache(postgres, warm_chunk_segments=2)
+    real_store = SemanticCacheResource.store_answers
+    stored_chunks = []
+
+    def killed_after_one_chunk(self, *args, **kwargs):
+        if stored_chunks:
+            raise RuntimeError("killed")
+        stored_chunks.append(real_store(self, *args, **kwargs))
+        return stored_chunks[-1]
+
+    monkeypatch.setattr(SemanticCacheResource, "store_answers", killed_after_one_chunk)
+    with pytest.raises(RuntimeError, match="killed"):
+        warm_cache(cache)
+    monkeypatch.undo()
+    assert stored_chunks == [2] and ledger(postgres)["generation"] == 2
+
+    rerun = warm_cache(cache)
+
+    assert (rerun.warmed, rerun.stored) == (3, 3) and ledger(postgres)["generation"] == 5
+    assert warm_cache(cache).targets == 0
+
+
 # -- Gemini -----------------------------------------------------------------------------------------------
 
 
