@@ -16,13 +16,7 @@ from assets.pipeline_health import (
     pipeline_health,
 )
 from orchestration.definitions import build_definitions
-from orchestration.jobs import ingest_job
 from orchestration.ops_sensors import (
-    build_health_after_runs_sensor,
-    ops_jobs,
-    ops_resources,
-    ops_schedules,
-    ops_sensors,
     parse_bytes,
     pipeline_health_schedule,
 )
@@ -223,16 +217,8 @@ def test_a_capacity_that_is_not_a_size_is_a_clear_error():
         parse_bytes("lots")
 
 
-def test_the_operations_definitions_load_beside_the_lifecycles(tmp_path, postgres):
-    settings = Settings.from_env({"DISTILLERY_HOME": str(tmp_path)})
-    defs = dg.Definitions.merge(
-        build_definitions(settings),
-        dg.Definitions(
-            assets=[pipeline_health], jobs=ops_jobs, schedules=ops_schedules,
-            sensors=[*ops_sensors, build_health_after_runs_sensor([ingest_job])],
-            resources=ops_resources(settings, postgres, {}),
-        ),
-    )
+def test_the_operations_definitions_load_beside_the_lifecycles(tmp_path):
+    defs = build_definitions(Settings.from_env({"DISTILLERY_HOME": str(tmp_path)}))
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     assert {key.name for key in graph.asset_check_keys if key.asset_key.to_user_string() == "pipeline_health"} == {
