@@ -23,7 +23,6 @@ from tests.fake_gemini import (
     INJECTION_CANARY,
     client_error,
     embeddings,
-    fake_gemini,  # noqa: F401  (fixture)
     fake_vector,
     invalid_json,
     ok_json,
