@@ -39,9 +39,9 @@ BIN = Path(sys.executable).parent
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 BROWSER_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--window-size=1400,900",
+    "--disable-component-update", "--disable-sync", "--window-size=2400,1500",
     # Virtual time runs until the page's requests (GraphQL included) have settled, up to this budget.
-    "--virtual-time-budget=20000",
+    "--virtual-time-budget=60000",
 ]
 DEMO = ["demo", "--users", "60", "--signals-per-day", "400", "--days", "2"]
 
@@ -220,6 +220,11 @@ def test_the_ui_shows_the_materialized_lifecycle_and_runs_a_job_through_graphql(
         check_page = ui.visit("/assets/raw_signals?view=checks")
         assert f"Checks ({len(checks)})" in check_page
         assert all(f"{name} {name} Succeeded" in check_page for name in checks), check_page
+
+        profiles = ui.visit("/assets/user_profiles", screenshot=DOCS / "ui-user-profiles.png")
+        assert "Latest materialization" in profiles and yesterday in profiles
+        for figure in ("signals_in", "profiles_updated", "signals_per_profile_update"):
+            assert figure in profiles
 
         client = DagsterGraphQLClient("127.0.0.1", port_number=ui.port, timeout=60)
         # In process: one worker instead of a process per step, the same code and storage.
