@@ -6,11 +6,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import dagster as dg
-
 from assets.reasoners import DEFAULT_KIND, KINDS
-from orchestration.settings import Settings
-from orchestration.wiring import build_resources
+from orchestration.wiring import built_resources
 from resources.semantic_cache import Recommendation, SemanticCacheResource
 from resources.sql import load
 
@@ -35,8 +32,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
 def semantic_cache_resource() -> Iterator[SemanticCacheResource]:
     """The configured cache as Dagster would build it: an EnvVar (the Gemini key) is read now, not
     taken for its name, and the Gemini client is closed afterwards."""
-    configured = build_resources(Settings.from_env())["semantic_cache"]
-    with dg.build_resources({"semantic_cache": configured}) as built:
+    with built_resources() as built:
         yield built.semantic_cache
 
 

@@ -4,7 +4,17 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from orchestration import analyst, commands, demo, health_cli, profile_cli, similar_cli, synthetic
+from orchestration import (
+    analyst,
+    cache_cli,
+    commands,
+    demo,
+    erasure_cli,
+    health_cli,
+    profile_cli,
+    similar_cli,
+    synthetic,
+)
 
 # Each module adds its subcommands; a subcommand's handler takes the parsed args and returns an exit code.
 COMMAND_MODULES: list[Callable[[argparse._SubParsersAction], None]] = [
@@ -15,6 +25,8 @@ COMMAND_MODULES: list[Callable[[argparse._SubParsersAction], None]] = [
     similar_cli.register_cli,
     analyst.register_cli,
     health_cli.register_cli,
+    cache_cli.register_cli,
+    erasure_cli.register_cli,
 ]
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from assets.ingestion import CircuitOpenError, SignalIngestor
 from orchestration.settings import Settings
-from orchestration.wiring import build_resources
+from orchestration.wiring import built_resources
 from resources.landing import BATCH_SUFFIXES, received_at_of
 from resources.postgres import embedded_server
 from resources.sql import load, statement
@@ -56,7 +56,11 @@ def batch_files(paths: list[Path]) -> list[Path]:
 
 
 def run_ingest(args: argparse.Namespace) -> int:
-    ingestor: SignalIngestor = build_resources(Settings.from_env())["ingestor"]
+    with built_resources() as resources:
+        return ingest_files(resources.ingestor, args)
+
+
+def ingest_files(ingestor: SignalIngestor, args: argparse.Namespace) -> int:
     if args.resume:
         ingestor.reset_breaker(reset_by=os.environ.get("USER", "cli"))
         print("circuit breaker reset: ingestion accepts batches again")

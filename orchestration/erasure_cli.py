@@ -4,21 +4,11 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from assets.erasure import erase_pending
-from orchestration.analyst import archive_store_from_env
-from orchestration.settings import Settings
-from orchestration.wiring import build_resources
-from resources.erasure import ErasurePolicy, SaltMismatchError, resolve_salt
-
-
-def erasure_resources(settings: Settings, environ: Mapping[str, str] | None = None) -> dict[str, object]:
-    """The erasure policy and the archive it rewrites; the salt is DISTILLERY_ERASURE_SALT, else the home's salt file."""
-    env = os.environ if environ is None else environ
-    salt = resolve_salt(settings.home, env.get("DISTILLERY_ERASURE_SALT") or None)
-    return {"erasure": ErasurePolicy(salt=salt), "archive_store": archive_store_from_env(env)}
+from orchestration.wiring import built_resources
+from resources.erasure import ErasurePolicy, SaltMismatchError
 
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
@@ -34,10 +24,11 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_erase(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
-    postgres = build_resources(settings)["postgres"]
-    resources = erasure_resources(settings)
-    policy: ErasurePolicy = resources["erasure"]
+    with built_resources() as resources:
+        return erase(resources.postgres, resources.erasure, resources.archive_store, args)
+
+
+def erase(postgres, policy: ErasurePolicy, archive_store, args: argparse.Namespace) -> int:
     if args.status:
         print(status_of(postgres, policy, args.user_ids) if args.user_ids else overview(postgres, policy, args.limit))
         return 0
@@ -55,7 +46,7 @@ def run_erase(args: argparse.Namespace) -> int:
     if not args.now:
         print("the nightly erasure_job carries them out; `distillery erase --status` shows progress")
         return 0
-    report = erase_pending(postgres, resources["archive_store"].open(), policy)
+    report = erase_pending(postgres, archive_store.open(), policy)
     print(
         f"{report.completed} of {report.requests} requests completed ({report.not_found} ids were in no store), "
         f"{sum(report.removed.values()):,} rows removed, {len(report.published)} archive files rewritten "

@@ -1,4 +1,4 @@
-"""The nightly lifecycle: one run per closed day, distill → embed → archive → snapshot → retention."""
+"""The nightly lifecycle: one run per closed day, distill → embed → archive → snapshot → retention → cache warm."""
 
 from datetime import UTC, timedelta
 
@@ -7,16 +7,18 @@ import dagster as dg
 from assets.profile_embeddings import profile_embeddings
 from assets.profile_snapshot import profile_snapshot
 from assets.retention import retention
+from assets.semantic_cache import semantic_cache
 from assets.signal_archive import archives_intact, signal_archive
 from assets.user_profiles import user_profiles
 
-LIFECYCLE_ASSETS = [user_profiles, profile_embeddings, signal_archive, profile_snapshot, retention]
+LIFECYCLE_ASSETS = [user_profiles, profile_embeddings, signal_archive, profile_snapshot, retention, semantic_cache]
 
 lifecycle_job = dg.define_asset_job(
     "nightly_lifecycle_job",
     selection=dg.AssetSelection.assets(*LIFECYCLE_ASSETS) | dg.AssetSelection.checks(archives_intact),
     description="The nightly cycle of one closed day: distill its signals, refresh embeddings, archive and "
-    "verify the day, snapshot profiles, then drop what retention allows. Blocking checks gate each step.",
+    "verify the day, snapshot profiles, drop what retention allows and warm the semantic cache. "
+    "Blocking checks gate each step.",
     # Transient failures (a restarted database, a network blip to S3 or Gemini) retry with backoff.
     op_retry_policy=dg.RetryPolicy(
         max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS

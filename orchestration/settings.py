@@ -21,6 +21,7 @@ class Settings:
     embedder: str = "local"
     embedding_dimensions: int = 768
     reasoner: str = "local"
+    erasure_salt: str | None = field(default=None, repr=False)
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -43,6 +44,7 @@ class Settings:
             embedder=env.get("DISTILLERY_EMBEDDER", "local"),
             embedding_dimensions=int(env.get("DISTILLERY_EMBEDDING_DIMENSIONS", "768")),
             reasoner=env.get("DISTILLERY_REASONER", llm_default),
+            erasure_salt=env.get("DISTILLERY_ERASURE_SALT") or None,
             environ=env,
         )
 

@@ -6,8 +6,7 @@ import sys
 from pgvector.psycopg import register_vector
 
 from assets.profile_embeddings import SimilarUser, nearest_users
-from orchestration.settings import Settings
-from orchestration.wiring import build_resources
+from orchestration.wiring import built_resources
 from resources.embedder import EmbedderResource
 from resources.postgres import PostgresResource
 from resources.sql import load
@@ -56,9 +55,9 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_similar(args: argparse.Namespace) -> int:
-    resources = build_resources(Settings.from_env())
     try:
-        found = similar_users(resources["postgres"], resources["embedder"], args.user_id, args.k, args.city)
+        with built_resources() as resources:
+            found = similar_users(resources.postgres, resources.embedder, args.user_id, args.k, args.city)
     except (LookupError, ValueError) as error:
         print(error, file=sys.stderr)
         return 1

@@ -5,7 +5,7 @@ from orchestration.settings import Settings
 
 EXPECTED_ASSETS = {
     "raw_signals", "user_profiles", "profile_embeddings", "signal_archive", "profile_snapshot", "retention",
-    "pipeline_health",
+    "semantic_cache", "erasure_log", "pipeline_health",
 }
 EXPECTED_CHECKS = {
     ("raw_signals", "no_rows_outside_partition_day"),
@@ -24,6 +24,13 @@ EXPECTED_CHECKS = {
     ("profile_snapshot", "snapshot_matches_read"),
     ("retention", "no_expired_day_held"),
     ("retention", "database_within_capacity"),
+    ("semantic_cache", "no_expired_answer_servable"),
+    ("semantic_cache", "answers_match_response_schema"),
+    ("semantic_cache", "hit_rate_at_or_above_floor"),
+    ("erasure_log", "erased_users_leave_no_rows"),
+    ("erasure_log", "other_users_rows_kept"),
+    ("erasure_log", "no_erased_user_in_live_stores"),
+    ("erasure_log", "erasure_requests_within_cycle"),
     ("pipeline_health", "database_size_under_capacity"),
     ("pipeline_health", "processing_lag_under_threshold"),
     ("pipeline_health", "ingestion_accepting_signals"),
@@ -33,13 +40,15 @@ EXPECTED_CHECKS = {
 }
 EXPECTED_JOBS = {
     "ingest_job", "distill_job", "nightly_lifecycle_job", "signal_archive_job", "profile_snapshot_job",
-    "retention_job", "pipeline_health_job",
+    "retention_job", "semantic_cache_job", "erasure_job", "pipeline_health_job",
 }
 EXPECTED_SENSORS = {
     "landing_sensor", "distill_backlog_sensor", "retention_capacity_sensor", "run_failure_alert_sensor",
-    "run_success_resolve_sensor", "pipeline_health_after_runs_sensor",
+    "run_success_resolve_sensor", "pipeline_health_after_runs_sensor", "semantic_cache_warm_sensor",
 }
-EXPECTED_SCHEDULES = {"nightly_lifecycle_schedule", "pipeline_health_schedule"}
+EXPECTED_SCHEDULES = {
+    "nightly_lifecycle_schedule", "erasure_schedule", "semantic_cache_hourly_schedule", "pipeline_health_schedule",
+}
 
 
 def test_definitions_hold_every_asset_check_job_schedule_and_sensor(tmp_path):

@@ -1,8 +1,10 @@
 """The semantic_cache asset in Dagster with its checks, its job, schedule and sensor, and its commands."""
 
 import argparse
+import contextlib
 import json
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import dagster as dg
 
@@ -80,7 +82,8 @@ def run(command: list[str]) -> int:
 
 def test_the_commands_recommend_and_show_the_savings(postgres, monkeypatch, capsys):
     populate(postgres)
-    monkeypatch.setattr(cache_cli, "build_resources", lambda settings: {"semantic_cache": make_cache(postgres)})
+    cache = make_cache(postgres)
+    monkeypatch.setattr(cache_cli, "built_resources", lambda: contextlib.nullcontext(SimpleNamespace(semantic_cache=cache)))
 
     assert run(["recommend", "chaos_0"]) == 0
     assert run(["recommend", "lover"]) == 0
