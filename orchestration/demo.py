@@ -8,12 +8,14 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
+from orchestration.cache_cli import describe
 from orchestration.commands import dagster_instance_env
 from orchestration.definitions import build_definitions
 from orchestration.profile_cli import get_profile
 from orchestration.settings import Settings
 from orchestration.similar_cli import similar_users
 from orchestration.synthetic import generate_landing_files
+from orchestration.wiring import built_resources
 from resources.sql import load
 
 # Each day is first ingested from the landing folder, then goes through the nightly lifecycle.
@@ -124,5 +126,11 @@ def print_examples(defs: dg.Definitions) -> None:
             print(f"      similar users: none yet ({error})")
             continue
         print("      similar users: " + ", ".join(f"{match.user_id} ({match.similarity:.2f})" for match in nearest))
+    if users:
+        with built_resources() as resources:
+            found = resources.semantic_cache.recommend(users[0])
+        print(f"\n    recommend({users[0]!r}), shared by everyone in its segment for 24 h:")
+        print("\n".join(f"      {line}" for line in describe(found).splitlines()[:5]))
     print("\n    more: `distillery profile USER_ID --history`, `distillery similar USER_ID`, "
+          "`distillery recommend USER_ID`, `distillery cache stats`, "
           "`distillery query \"SELECT event_type, count(*) FROM signals GROUP BY 1\"`")
