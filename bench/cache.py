@@ -12,8 +12,13 @@ signals from yesterday for the local reasoner to rank. Then:
 3. the ledger's figures: generations with the cache (warm-up included) against one per user who asked,
    and lookup latency per outcome.
 
-    python bench/cache.py            # 100K users, 100K requests
-    python bench/cache.py --quick    # 10K users, 10K requests, top 200 segments
+    python bench/cache.py            # 100K users, 200K requests
+    python bench/cache.py --quick    # 10K users, 20K requests, top 200 segments
+
+Measured on the shared 2-core machine (100K users, 200K requests): 2,972 generations (1,000 warmed,
+1,972 on misses) against 100,000 at one per user, 97.0% fewer; hit rate 99.0%; hit p95 1.3 ms one at
+a time, 2.4 ms from two threads during the day; warm-up of the top 1,000 of 3,228 segments 13.7 s
+(100K user segments 3.3 s, 1,000 local answers 10.1 s).
 """
 
 import argparse
