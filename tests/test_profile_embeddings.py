@@ -508,12 +508,15 @@ def test_materializing_a_day_reports_the_story_and_every_check_passes(postgres, 
 
 def test_similar_command_prints_the_nearest_users(postgres, embedder, monkeypatch, capsys):
     import argparse
+    import contextlib
+    from types import SimpleNamespace
 
     from orchestration import similar_cli
 
     store_profiles(postgres, PROFILES)
     refresh_embeddings(postgres, embedder)
-    monkeypatch.setattr(similar_cli, "build_resources", lambda settings: {"postgres": postgres, "embedder": embedder})
+    built = SimpleNamespace(postgres=postgres, embedder=embedder)
+    monkeypatch.setattr(similar_cli, "built_resources", lambda: contextlib.nullcontext(built))
     parser = argparse.ArgumentParser(prog="distillery")
     similar_cli.register_cli(parser.add_subparsers(dest="command", required=True))
 
