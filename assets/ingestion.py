@@ -320,25 +320,33 @@ def _duckdb_database() -> duckdb.DuckDBPyConnection:
 
 
 def _claim_event_ids(conn: psycopg.Connection, event_ids: pa.ChunkedArray, received_on: date) -> pa.Array:
-    """Claims ids in the ledger; returns the ids that were claimed before (duplicates), usually few."""
+    """Claims the chunk's ids in the ledger; returns the ids that were claimed before (duplicates).
+
+    Under the ledger lock the check and the bulk COPY of the new ids cannot interleave with another
+    batch, which is cheaper than INSERT ... ON CONFLICT (a speculative insert per row).
+    """
     conn.execute(load("ingest/clear_claim_table"))
     if len(event_ids) == 0:
         return pa.array([], pa.string())
+    conn.execute(load("ingest/lock_ledger"))
+    ids = pl.DataFrame({"event_id": pl.from_arrow(event_ids)})
     with conn.cursor().copy(load("ingest/copy_claim_ids")) as copy:
-        copy.write(_csv_bytes(pl.DataFrame({"event_id": pl.from_arrow(event_ids)})))
+        copy.write(_csv_bytes(ids))
     returned = io.BytesIO()
-    with conn.cursor().copy(load("ingest/claim_event_ids"), {"received_on": received_on}) as copy:
+    with conn.cursor().copy(load("ingest/claim_event_ids")) as copy:
         for block in copy:
             returned.write(block)
-    if returned.tell() == 0:
-        return pa.array([], pa.string())
-    returned.seek(0)
-    owned = pa_csv.read_csv(
-        returned,
-        read_options=pa_csv.ReadOptions(column_names=["event_id"]),
-        convert_options=pa_csv.ConvertOptions(column_types={"event_id": pa.string()}),
-    )
-    return owned["event_id"].combine_chunks()
+    seen = pa.array([], pa.string())
+    if returned.tell():
+        returned.seek(0)
+        seen = pa_csv.read_csv(
+            returned,
+            read_options=pa_csv.ReadOptions(column_names=["event_id"]),
+            convert_options=pa_csv.ConvertOptions(column_types={"event_id": pa.string()}),
+        )["event_id"].combine_chunks()
+    unseen = pl.from_arrow(pa.table({"event_id": event_ids}).filter(pc.invert(pc.is_in(event_ids, value_set=seen))))
+    _copy(conn, load("ingest/copy_ledger"), unseen.with_columns(pl.lit(received_on).alias("received_on")))
+    return seen
 
 
 def _copy(conn: psycopg.Connection, copy_statement, frame: pl.DataFrame) -> None:

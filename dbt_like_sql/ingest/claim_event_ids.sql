@@ -1,13 +1,6 @@
--- Claims every unseen event_id of the chunk in the ledger and streams back only the ids that were already claimed (duplicates).
+-- Streams back the chunk's event_ids that the ledger already holds (duplicates), usually few.
 COPY (
-    WITH claimed AS (
-        INSERT INTO signal_ledger (event_id, received_on)
-        SELECT event_id, %(received_on)s::date FROM chunk_event_ids
-        ON CONFLICT (event_id) DO NOTHING
-        RETURNING event_id
-    )
     SELECT chunk_event_ids.event_id
     FROM chunk_event_ids
-    LEFT JOIN claimed USING (event_id)
-    WHERE claimed.event_id IS NULL
+    JOIN signal_ledger USING (event_id)
 ) TO STDOUT (FORMAT csv)
