@@ -25,7 +25,7 @@ test-ui: $(STAMP)
 dev: $(STAMP)
 	$(BIN)/distillery dev
 
-BENCHES := ingest distill embeddings archive
+BENCHES := ingest distill embeddings archive cache erasure
 
 bench: $(STAMP)
 	for bench in $(BENCHES); do $(BIN)/python bench/$$bench.py || exit 1; done
