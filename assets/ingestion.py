@@ -62,10 +62,6 @@ class IngestReport:
     seconds: float = 0.0
     already_ingested: bool = False
 
-    @property
-    def received_day(self) -> date | None:
-        return self.received_at.date() if self.received_at else None
-
     def add(self, other: "IngestReport") -> None:
         for name in ("rows_in", "accepted", "duplicates", "rejected", "rate_limited", "seconds"):
             setattr(self, name, getattr(self, name) + getattr(other, name))

@@ -1,7 +1,7 @@
 """raw_signals: the hot buffer of user signals, one Postgres partition per receive day."""
 
 import time
-from datetime import date
+from datetime import date, timedelta
 
 import dagster as dg
 from psycopg import sql
@@ -88,7 +88,7 @@ def check_no_rows_outside_day(postgres: PostgresResource, day: date) -> dg.Asset
         outside = conn.execute(
             statement("raw_signals/rows_outside_day").format(partition=sql.Identifier(name)), {"day": day}
         ).fetchone()[0]
-    expected = f"FOR VALUES FROM ('{day} 00:00:00+00') TO ('{date.fromordinal(day.toordinal() + 1)} 00:00:00+00')"
+    expected = f"FOR VALUES FROM ('{day} 00:00:00+00') TO ('{day + timedelta(days=1)} 00:00:00+00')"
     return dg.AssetCheckResult(
         passed=outside == 0 and bounds[0] == expected,
         metadata={"partition": name, "rows_outside_day": outside, "bounds": bounds[0], "expected_bounds": expected},

@@ -7,9 +7,7 @@ read-only statements run, so a query can never write into the archive.
 """
 
 import argparse
-import os
 import sys
-from collections.abc import Mapping
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from dagster_aws.s3 import S3Resource
 
+from orchestration.settings import Settings
 from resources.archive_store import Archive, ArchiveStore
 from resources.sql import load
 
@@ -32,12 +31,12 @@ class AnalystError(Exception):
     """A query or archive the analyst tools refuse, with a message meant for the analyst."""
 
 
-def archive_store_from_env(environ: Mapping[str, str] | None = None) -> ArchiveStore:
-    env = os.environ if environ is None else environ
-    home = Path(env.get("DISTILLERY_HOME", ".distillery"))
-    root = env.get("DISTILLERY_ARCHIVE_ROOT") or str(home / "archive")
+def archive_store(settings: Settings, root: str | None = None) -> ArchiveStore:
+    """The configured archive (or `root` instead); S3 endpoint and region come from the AWS variables."""
+    root = root or settings.archive
     s3 = None
     if root.startswith("s3://"):
+        env = settings.environ
         region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
         s3 = S3Resource(endpoint_url=env.get("AWS_ENDPOINT_URL") or None, region_name=region)
     return ArchiveStore(root=root, s3=s3)
@@ -138,9 +137,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _store(args: argparse.Namespace) -> ArchiveStore:
-    if args.archive_root:
-        return archive_store_from_env({**os.environ, "DISTILLERY_ARCHIVE_ROOT": args.archive_root})
-    return archive_store_from_env()
+    return archive_store(Settings.from_env(), args.archive_root)
 
 
 def _query_command(args: argparse.Namespace) -> int:

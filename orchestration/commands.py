@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from assets.ingestion import CircuitOpenError, SignalIngestor
 from orchestration.settings import Settings
 from orchestration.wiring import built_resources
-from resources.landing import BATCH_SUFFIXES, received_at_of
+from resources.landing import batch_files_in, received_at_of
 from resources.postgres import embedded_server
 from resources.sql import load, statement
 
@@ -49,7 +49,7 @@ def batch_files(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(p for p in path.iterdir() if p.is_file() and p.suffix in BATCH_SUFFIXES))
+            files.extend(batch_files_in(path))
         else:
             files.append(path)
     return files

@@ -8,7 +8,7 @@ import dagster as dg
 
 from assets.ingestion import SignalIngestor
 from assets.user_profiles import DistillerResource
-from orchestration.analyst import archive_store_from_env
+from orchestration.analyst import archive_store
 from orchestration.ops_sensors import ops_resources
 from orchestration.settings import Settings
 from resources.embedder import EmbedderResource
@@ -43,7 +43,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
         "gemini": gemini,
         "distiller": DistillerResource(postgres=postgres, gemini=gemini, provider=settings.distiller),
         "embedder": embedder,
-        "archive_store": archive_store_from_env({**settings.environ, "DISTILLERY_ARCHIVE_ROOT": settings.archive}),
+        "archive_store": archive_store(settings),
         "semantic_cache": SemanticCacheResource(
             postgres=postgres, embedder=embedder, gemini=gemini, provider=settings.reasoner
         ),

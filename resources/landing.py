@@ -36,11 +36,7 @@ class LandingStore(dg.ConfigurableResource):
     def pending(self, day: date | None = None) -> list[LandingFile]:
         """Complete batch files waiting in the root, oldest first (temp files are skipped)."""
         self.path.mkdir(parents=True, exist_ok=True)
-        files = [
-            LandingFile(path, received_at_of(path))
-            for path in self.path.iterdir()
-            if path.is_file() and path.suffix in BATCH_SUFFIXES and not path.name.startswith(".")
-        ]
+        files = [LandingFile(path, received_at_of(path)) for path in batch_files_in(self.path)]
         if day is not None:
             files = [file for file in files if file.day == day]
         return sorted(files, key=lambda file: (file.received_at, file.path.name))
@@ -57,6 +53,14 @@ class LandingStore(dg.ConfigurableResource):
         target = target_dir / file.path.name
         os.replace(file.path, target)
         return target
+
+
+def batch_files_in(folder: Path) -> list[Path]:
+    """Complete batch files in a folder, by name; dot-files are writes still under way."""
+    return sorted(
+        path for path in folder.iterdir()
+        if path.is_file() and path.suffix in BATCH_SUFFIXES and not path.name.startswith(".")
+    )
 
 
 def received_at_of(path: Path) -> datetime:
