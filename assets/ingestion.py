@@ -151,7 +151,7 @@ class SignalIngestor(dg.ConfigurableResource):
         report = IngestReport(source=source, received_at=received_at)
         validator = _Validator(self, received_at)
         with self.postgres.connection() as conn:
-            partition = conn.execute("SELECT ensure_raw_signals_partition(%s)", (received_at.date(),)).fetchone()[0]
+            partition = conn.execute(load("raw_signals/ensure_partition"), {"day": received_at.date()}).fetchone()[0]
             report.batch_id = conn.execute(
                 load("ingest/open_batch"),
                 {"source": source, "source_sha256": source_sha256, "received_at": received_at},

@@ -86,7 +86,7 @@ def main() -> int:
         conn.execute(load("cache/bench_profiles"), {
             "first": 1, "last": args.users, "vibes": VIBES, "cities": CITIES, "day": yesterday,
         })
-        conn.execute(load("distill/ensure_day_partition"), {"day": yesterday})
+        conn.execute(load("raw_signals/ensure_partition"), {"day": yesterday})
         conn.execute(load("cache/bench_signals"), {"per_user": SIGNALS_PER_USER, "cities": CITIES, "day": yesterday})
         conn.execute(load("cache/analyze"))
     signals = args.users * SIGNALS_PER_USER

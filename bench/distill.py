@@ -44,7 +44,7 @@ def generate_day(postgres: PostgresResource, day: date, signals: int, users: int
     started = time.perf_counter()
     received_at = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=23)
     with postgres.connection() as conn:
-        conn.execute(load("distill/ensure_day_partition"), {"day": day})
+        conn.execute(load("raw_signals/ensure_partition"), {"day": day})
         first_batch = conn.execute(load("distill/synthetic_batches"), {
             "received_at": received_at, "batch_rows": BATCH_ROWS, "batches": -(-signals // BATCH_ROWS),
         }).fetchone()[0]

@@ -13,6 +13,7 @@ from psycopg_pool import ConnectionPool
 from pydantic import Field
 
 from resources.migrations import apply_migrations
+from resources.sql import load
 
 # The embedded server's defaults (shared_buffers 128 MB, maintenance_work_mem 64 MB) are
 # far too small for vector work; these settings are part of the product, like the schema.
@@ -57,10 +58,7 @@ def _apply_server_settings(uri: str) -> bool:
     """Writes EMBEDDED_SERVER_SETTINGS with ALTER SYSTEM; True when a restart is needed."""
     with psycopg.connect(uri, autocommit=True) as conn:
         current = dict(
-            conn.execute(
-                "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name = ANY(%s)",
-                (list(EMBEDDED_SERVER_SETTINGS),),
-            ).fetchall()
+            conn.execute(load("admin/server_settings"), (list(EMBEDDED_SERVER_SETTINGS),)).fetchall()
         )
         pending = {
             name: value
@@ -73,7 +71,7 @@ def _apply_server_settings(uri: str) -> bool:
             )
         if not pending:
             return False
-        conn.execute("SELECT pg_reload_conf()")
+        conn.execute(load("admin/reload_settings"))
         return "shared_buffers" in pending
 
 
