@@ -1,5 +1,6 @@
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
@@ -102,6 +103,31 @@ def test_replayed_batches_store_nothing_twice_across_days(ingestor, postgres):
         assert conn.execute(
             "SELECT count(*) FROM (SELECT event_id FROM raw_signals GROUP BY 1 HAVING count(*) > 1) AS d"
         ).fetchone()[0] == 0
+
+
+def test_an_id_repeated_across_chunks_of_one_batch_is_stored_once_and_its_chunk_kept(ingestor, postgres):
+    small = ingestor.model_copy(update={"chunk_rows": 50})
+    lines = [line(signal(user_id=f"u_{i}")) for i in range(200)]
+    # Chunk 3 repeats one id of chunk 1: its claim falls back to the probe and keeps its other 49 rows.
+    lines[120] = lines[10]
+
+    report = small.ingest_lines([lines], "sdk", RECEIVED)
+
+    assert (report.rows_in, report.accepted, report.duplicates) == (200, 199, 1)
+    assert stored_count(postgres) == 199
+    with postgres.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM signal_ledger").fetchone()[0] == 199
+
+
+def test_concurrent_batches_sharing_ids_store_each_once(ingestor, postgres):
+    shared = [line(signal(user_id=f"u_{i}")) for i in range(300)]
+    batches = [shared + [line(signal()) for _ in range(100)] for _ in range(4)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        reports = list(pool.map(lambda batch: ingestor.ingest_lines([batch], "sdk", RECEIVED), batches))
+
+    assert sum(r.accepted for r in reports) == 300 + 4 * 100
+    assert sum(r.duplicates for r in reports) == 3 * 300
+    assert stored_count(postgres) == 700
 
 
 def test_a_batch_is_atomic_when_it_fails_half_way(ingestor, postgres, monkeypatch):

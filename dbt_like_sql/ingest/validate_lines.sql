@@ -3,15 +3,19 @@ WITH decoded AS (
     SELECT line, octet_length(line) AS bytes, try(decode(line)) AS txt
     FROM batch_lines
 ),
-checked AS (
+parsed AS (
     SELECT *,
         txt IS NOT NULL AND bytes <= $max_bytes AND json_valid(txt) AS is_json,
         -- The cheap substring test first; the exact (escape-aware) pattern only where it matched.
         txt IS NOT NULL AND (contains(txt, chr(0)) OR (contains(txt, '\u0000')
             AND regexp_matches(txt, '(^|[^\\])(\\\\)*\\u0000'))) AS has_nul
     FROM decoded
-    -- Blank lines (a trailing newline, a keep-alive) are not signals.
-    WHERE txt IS NULL OR length(trim(txt, chr(9) || chr(10) || chr(13) || ' ')) > 0
+),
+checked AS (
+    SELECT * FROM parsed
+    -- Blank lines (a trailing newline, a keep-alive) are not signals; a JSON line never is one,
+    -- so only the rare others pay for the trim.
+    WHERE is_json OR txt IS NULL OR strlen(trim(txt, chr(9) || chr(10) || chr(13) || ' ')) > 0
 ),
 extracted AS (
     SELECT *,
@@ -25,8 +29,9 @@ extracted AS (
             '$.props', '$.props.city', '$.props.item_id', '$.props.dwell_ms'
         ]) END AS v,
         -- Exact nesting depth only for the rare lines with enough brackets to be too deep.
-        CASE WHEN is_json AND length(txt) > 2 * $max_depth
-                AND length(txt) - length(replace(replace(txt, '{', ''), '[', '')) > $max_depth
+        -- Byte lengths: counting characters would walk every line's UTF-8.
+        CASE WHEN is_json AND bytes > 2 * $max_depth
+                AND bytes - strlen(replace(replace(txt, '{', ''), '[', '')) > $max_depth
             THEN list_reduce(
                 list_transform(
                     string_split(regexp_replace(regexp_replace(txt, '"(?:[^"\\]|\\.)*"', '', 'g'), '[^\[\]{}]', '', 'g'), ''),
