@@ -56,6 +56,8 @@ class RefreshReport:
     dimension: int
     profiles: int = 0
     embedded: int = 0
+    # of those embedded: vectors copied from another user with the same canonical text
+    reused: int = 0
     reconfirmed: int = 0
     rejected: int = 0
     quarantined: int = 0
@@ -158,6 +160,23 @@ def _embed_and_store(
         report.rejects_by_reason.update(r.reason for r in result.rejections)
 
 
+def _store_known_texts(conn: psycopg.Connection, model_id: str, profiles: list, report: RefreshReport) -> list:
+    """Gives each profile whose text another user already has a vector for that vector (a
+    vector is a function of the text); returns the profiles left to embed."""
+    known = dict(
+        conn.execute(
+            load("embeddings/vectors_by_text"), {"model_id": model_id, "hashes": [p.content_hash for p in profiles]}
+        ).fetchall()
+    )
+    reusing = [p for p in profiles if p.content_hash in known]
+    if reusing:
+        vectors = np.vstack([known[p.content_hash].to_numpy() for p in reusing])
+        store_vectors(conn, model_id, [(p.user_id, p.version, p.content_hash, p.cities) for p in reusing], vectors)
+        report.embedded += len(reusing)
+        report.reused += len(reusing)
+    return [p for p in profiles if p.content_hash not in known]
+
+
 def refresh_embeddings(
     postgres: PostgresResource,
     embedder: EmbedderResource,
@@ -202,7 +221,8 @@ def refresh_embeddings(
                 )
                 report.reconfirmed += len(unchanged)
             if changed := [p for p in profiles if not p.unchanged]:
-                _embed_and_store(conn, embedder, model_id, changed, report)
+                if unknown := _store_known_texts(conn, model_id, changed, report):
+                    _embed_and_store(conn, embedder, model_id, unknown, report)
             conn.commit()
             after = profiles[-1].user_id
             log(f"{report.embedded} profiles embedded, {report.reconfirmed} unchanged, {report.rejected} rejected")
@@ -249,6 +269,7 @@ def profile_embeddings(
             "switched_from": ", ".join(report.switched_from),
             "profiles_seen": report.profiles,
             "embedded": report.embedded,
+            "reused_same_text": report.reused,
             "skipped_unchanged": report.skipped_unchanged,
             "reconfirmed_unchanged_text": report.reconfirmed,
             "rejected": report.rejected,

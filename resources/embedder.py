@@ -253,8 +253,13 @@ class EmbedderResource(dg.ConfigurableResource):
         # Similar lengths batched together: less padding, fewer wasted tokens.
         order = np.argsort(chars, kind="stable")
         todo = order[~(empty | oversize)[order]]
-        for start in range(0, len(todo), self.batch_size):
-            rows = todo[start : start + self.batch_size]
+        # Profiles with the same facets share a text: each distinct text is encoded once.
+        keys = column.take(pa.array(todo, pa.int64()))
+        text_ids = pc.index_in(keys, value_set=pc.unique(keys)).to_numpy(zero_copy_only=False)
+        _, first = np.unique(text_ids, return_index=True)
+        encoded = todo[np.sort(first)]
+        for start in range(0, len(encoded), self.batch_size):
+            rows = encoded[start : start + self.batch_size]
             raw, refused = backend.encode([texts[i] for i in rows])
             if raw.shape != (len(rows), backend.dimension):
                 reason = f"vector shape {raw.shape[1:]}, expected ({backend.dimension},)"
@@ -267,6 +272,16 @@ class EmbedderResource(dg.ConfigurableResource):
             reasons |= dict.fromkeys(rows[finite & (norms == 0)].tolist(), "zero vector")
             with np.errstate(divide="ignore", invalid="ignore"):
                 vectors[rows] = raw / norms[:, None]
+
+        # Each repeated text takes the vector, or the refusal, of its first occurrence.
+        source_of_text = np.empty(len(first), dtype=todo.dtype)
+        source_of_text[text_ids[first]] = todo[first]
+        sources = source_of_text[text_ids] if len(todo) else todo
+        vectors[todo] = vectors[sources]
+        refused_sources = np.isin(sources, list(reasons))
+        reasons |= {
+            int(row): reasons[int(source)] for row, source in zip(todo[refused_sources], sources[refused_sources], strict=True)
+        }
 
         ok = np.ones(count, dtype=bool)
         ok[list(reasons)] = False

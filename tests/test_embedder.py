@@ -131,6 +131,38 @@ def test_nan_zero_and_wrong_dimension_vectors_are_rejected(monkeypatch):
     assert {r.reason for r in result.rejections} == {"vector shape (2,), expected (3,)"}
 
 
+class _CountingBackend:
+    """Vectors from text lengths; remembers every text it was asked to encode; refuses 'bad'."""
+
+    model_id, dimension = "counting", 2
+
+    def __init__(self):
+        self.encoded: list[str] = []
+
+    def encode(self, texts):
+        self.encoded.extend(texts)
+        return np.array([[len(text), 1.0] for text in texts], dtype=np.float32), {
+            i: "refused by the model" for i, text in enumerate(texts) if text == "bad"
+        }
+
+
+def test_repeated_texts_are_encoded_once_and_share_the_vector_or_the_refusal(monkeypatch):
+    backend = _CountingBackend()
+    monkeypatch.setitem(PROVIDERS, "counting", lambda resource: backend)
+    texts = ["foodie", "bad", "night owl", "foodie", "bad", "", "foodie"]
+
+    result = EmbedderResource(provider="counting", batch_size=2).embed(texts)
+
+    assert sorted(backend.encoded) == ["bad", "foodie", "night owl"]
+    np.testing.assert_array_equal(result.vectors[0], result.vectors[3])
+    np.testing.assert_array_equal(result.vectors[0], result.vectors[6])
+    assert not np.array_equal(result.vectors[0], result.vectors[2])
+    assert result.rejections == (
+        Rejection(1, "refused by the model"), Rejection(4, "refused by the model"), Rejection(5, "empty"),
+    )
+    assert result.ok.tolist() == [True, False, True, True, False, False, True]
+
+
 def test_unknown_provider_is_a_configuration_error():
     message = "unknown embedding provider 'openai'; available: local, gemini"
     with pytest.raises(ValidationError, match=message):

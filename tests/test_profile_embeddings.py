@@ -239,6 +239,24 @@ def scripted_embedder(monkeypatch, backend: Scripted, **fields) -> EmbedderResou
     return EmbedderResource(provider="scripted", **fields)
 
 
+def test_each_distinct_text_is_encoded_once_and_a_known_text_reuses_its_vector(postgres, monkeypatch):
+    backend = Scripted()
+    embedder = scripted_embedder(monkeypatch, backend)
+    store_profiles(postgres, PROFILES)
+
+    first = refresh_embeddings(postgres, embedder)
+    assert (first.embedded, first.reused, len(backend.texts)) == (18, 0, 3)
+
+    newcomer = profile("food_new", interests={"seafood": 0.9, "wine bars": 0.05, "markets": 0.05})
+    store_profiles(postgres, [newcomer])
+    second = refresh_embeddings(postgres, embedder)
+
+    assert (second.embedded, second.reused, len(backend.texts)) == (1, 1, 3)
+    vectors = stored(postgres, backend.model_id)
+    np.testing.assert_array_equal(vectors["food_new"][1].to_numpy(), vectors["food_0"][1].to_numpy())
+    assert not np.array_equal(vectors["food_new"][1].to_numpy(), vectors["club_0"][1].to_numpy())
+
+
 def test_bad_texts_and_vectors_are_rejected_counted_and_never_stored(postgres, monkeypatch):
     backend = Scripted(bad={"nan trips": [np.nan] * 8, "zero trips": [0.0] * 8})
     embedder = scripted_embedder(monkeypatch, backend, max_chars=300)
@@ -305,17 +323,18 @@ def test_a_new_model_is_built_beside_the_serving_one_and_replaces_it_when_comple
     store_profiles(postgres, PROFILES)
     refresh_embeddings(postgres, embedder)
 
-    # The new model's provider fails part-way: what it stored stays beside the serving model.
-    broken = scripted_embedder(monkeypatch, Scripted(fail_after=5))
+    # The new model's provider fails part-way (on its third distinct text, in the third chunk of
+    # five profiles): what it stored stays beside the serving model.
+    broken = scripted_embedder(monkeypatch, Scripted(fail_after=2))
     with pytest.raises(EmbeddingUnavailable):
         refresh_embeddings(postgres, broken, chunk_size=5)
     assert models(postgres) == {LOCAL: "serving", "test:scripted": "building"}
-    assert counts_by_model(postgres) == {LOCAL: 18, "test:scripted": 5}
+    assert counts_by_model(postgres) == {LOCAL: 18, "test:scripted": 10}
     assert {u.user_id for u in similar_users(postgres, embedder, "club_0", k=5)} == {f"club_{i}" for i in range(1, 6)}
 
     report = refresh_embeddings(postgres, scripted_embedder(monkeypatch, Scripted()), chunk_size=5)
 
-    assert (report.embedded, report.switched_from, report.serving_model) == (13, [LOCAL], "test:scripted")
+    assert (report.embedded, report.switched_from, report.serving_model) == (8, [LOCAL], "test:scripted")
     assert models(postgres) == {"test:scripted": "serving"}
     assert counts_by_model(postgres) == {"test:scripted": 18}
     assert not index_exists(postgres, LOCAL) and index_exists(postgres, "test:scripted")
@@ -325,7 +344,7 @@ def test_an_unfinished_model_is_dropped_when_the_serving_one_is_configured_again
     store_profiles(postgres, PROFILES)
     refresh_embeddings(postgres, embedder)
     with pytest.raises(EmbeddingUnavailable):
-        refresh_embeddings(postgres, scripted_embedder(monkeypatch, Scripted(fail_after=5)), chunk_size=5)
+        refresh_embeddings(postgres, scripted_embedder(monkeypatch, Scripted(fail_after=2)), chunk_size=5)
 
     report = refresh_embeddings(postgres, embedder)
 

@@ -48,7 +48,8 @@ def test_profiles_are_embedded_by_gemini_in_batches_with_retries(postgres, fake_
     report = refresh_embeddings(postgres, embedder)
 
     assert (report.model_id, report.dimension, report.embedded, report.serving_model) == (GEMINI, 768, 18, GEMINI)
-    assert batch_sizes(fake_gemini) == [18, 18]  # the 429, then the same batch again
+    # one request of the three distinct texts (each shared by six profiles): the 429, then the same batch again
+    assert batch_sizes(fake_gemini) == [3, 3]
     assert fake_gemini.requests[-1].body["requests"][0]["outputDimensionality"] == 768
     assert check_dimension(postgres, GEMINI, 768).passed and check_unit_norm(postgres, GEMINI).passed
     with postgres.connection() as conn:
