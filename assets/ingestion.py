@@ -61,6 +61,8 @@ class IngestReport:
     rejects_by_reason: Counter = field(default_factory=Counter)
     seconds: float = 0.0
     already_ingested: bool = False
+    # The files this batch committed (or found already committed, or quarantined whole).
+    files: list[Path] = field(default_factory=list)
 
     def add(self, other: "IngestReport") -> None:
         for name in ("rows_in", "accepted", "duplicates", "rejected", "rate_limited", "seconds"):
@@ -75,6 +77,16 @@ class BreakerState:
     opened_at: datetime | None
     reset_at: datetime | None
     reset_by: str | None
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input of a batch (an API call, a file): where its lines came from and when they arrived."""
+
+    name: str
+    received_at: datetime
+    sha256: str | None = None
+    path: Path | None = None
 
 
 class SignalIngestor(dg.ConfigurableResource):
@@ -94,6 +106,12 @@ class SignalIngestor(dg.ConfigurableResource):
     breaker_window_batches: int = Field(default=20, ge=1)
     breaker_min_rows: int = Field(default=1000, ge=1, description="Fewer recent rows than this never trip it.")
     chunk_rows: int = Field(default=100_000, ge=1, description="Rows validated and copied per step.")
+    batch_rows: int = Field(
+        default=500_000, ge=1, description="Small files are committed together in batches of up to this many rows."
+    )
+    streamed_file_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1, description="Larger files are streamed in chunks, each one batch of its own."
+    )
     reject_raw_cap: int = Field(default=2048, description="Characters of a rejected line kept for inspection.")
     erasure_salt: str = Field(
         default="", description="Salt of the erased-user tombstones (the erasure policy's); their events are quarantined."
@@ -116,53 +134,85 @@ class SignalIngestor(dg.ConfigurableResource):
 
     def ingest_file(self, path: Path, received_at: datetime | None = None) -> IngestReport:
         """An NDJSON (.ndjson/.jsonl/.json) or Parquet file; a file that cannot be read is one quarantined row."""
-        path = Path(path)
-        checksum = _sha256(path)
-        with self.postgres.connection() as conn:
-            done = conn.execute(load("ingest/batch_by_checksum"), (checksum,)).fetchone()
-        if done:
-            return IngestReport(source=str(path), batch_id=done[0], already_ingested=True)
-        if path.suffix == ".parquet":
+        return next(self.ingest_files([(Path(path), received_at or datetime.now(UTC))]))
+
+    def ingest_files(self, files: Iterable[tuple[Path, datetime]]) -> Iterator[IngestReport]:
+        """Ingests files in receive order, yielding one report per batch as it commits.
+
+        Client batches are small (~1K rows), and a batch's fixed cost (its transaction, the ledger
+        lock, planning the validation) would dominate each: consecutive small files of one receive
+        day are read whole and committed together, up to `batch_rows`. A large file is streamed as a
+        batch of its own; a file already committed is skipped; one that cannot be read is
+        quarantined as one row. Every line keeps its own file and receive time.
+        """
+        group: list[tuple[Source, pa.Array]] = []
+
+        def flush() -> Iterator[IngestReport]:
+            if group:
+                sources = [source for source, _ in group]
+                tables = [_lines_table(lines, part) for part, (_, lines) in enumerate(group)]
+                group.clear()
+                yield self._ingest(sources, _rechunk(tables, self.chunk_rows))
+
+        for path, received_at in files:
+            source = Source(str(path), received_at.astimezone(UTC), _sha256(path), path)
+            if group and source.received_at.date() != group[0][0].received_at.date():
+                yield from flush()
+            with self.postgres.connection() as conn:
+                done = conn.execute(load("ingest/batch_by_checksum"), (source.sha256,)).fetchone()
+            if done:
+                yield IngestReport(source=source.name, batch_id=done[0], already_ingested=True, files=[path])
+                continue
             try:
-                parquet = pq.ParquetFile(path)
-            except (pa.ArrowException, OSError) as error:
-                return self._quarantine_file(path, checksum, received_at, error)
-            chunks: Iterable = _arrow_as_lines(parquet.iter_batches(batch_size=self.chunk_rows))
-        else:
-            chunks = _split_lines(path.open("rb"), self.chunk_rows)
-        try:
-            return self.ingest_lines(chunks, str(path), received_at, source_sha256=checksum)
-        except (pa.ArrowException, duckdb.Error, OSError) as error:
-            return self._quarantine_file(path, checksum, received_at, error)
+                if path.stat().st_size > self.streamed_file_bytes:
+                    yield from flush()
+                    yield self._ingest([source], (_lines_table(lines, 0) for lines in self._stream_lines(path)))
+                    continue
+                lines = pa.concat_arrays([_as_binary(chunk) for chunk in self._stream_lines(path)] or [pa.array([], pa.binary())])
+            except (pa.ArrowException, duckdb.Error, OSError) as error:
+                yield from flush()
+                yield self._quarantine_file(source, error)
+                continue
+            group.append((source, lines))
+            if sum(len(lines) for _, lines in group) >= self.batch_rows:
+                yield from flush()
+        yield from flush()
+
+    def _stream_lines(self, path: Path) -> Iterator[list[bytes] | pa.Array]:
+        if path.suffix == ".parquet":
+            return _arrow_as_lines(pq.ParquetFile(path).iter_batches(batch_size=self.chunk_rows))
+        return _split_lines(path.open("rb"), self.chunk_rows)
 
     # -- the path -------------------------------------------------------------------------------
 
     def ingest_lines(
-        self,
-        chunks: Iterable[list[bytes] | pa.Array],
-        source: str,
-        received_at: datetime | None = None,
-        source_sha256: str | None = None,
+        self, chunks: Iterable[list[bytes] | pa.Array], source: str, received_at: datetime | None = None
     ) -> IngestReport:
         """Validates, deduplicates and stores one batch given as chunks of raw lines; one transaction."""
+        origin = Source(source, (received_at or datetime.now(UTC)).astimezone(UTC))
+        return self._ingest([origin], (_lines_table(_as_binary(chunk), 0) for chunk in chunks))
+
+    def _ingest(self, sources: list[Source], chunks: Iterable[pa.Table]) -> IngestReport:
+        """One batch, one transaction: chunks of (line, part) tables, `part` indexing `sources`."""
         started = time.perf_counter()
         self.raise_if_breaker_open()
-        received_at = (received_at or datetime.now(UTC)).astimezone(UTC)
-        report = IngestReport(source=source, received_at=received_at)
-        validator = _Validator(self, received_at)
+        received_at = min(source.received_at for source in sources)
+        name = sources[0].name if len(sources) == 1 else (
+            f"{len(sources)} files, {Path(sources[0].name).name} .. {Path(sources[-1].name).name}"
+        )
+        report = IngestReport(source=name, received_at=received_at, files=[s.path for s in sources if s.path])
+        validator = _Validator(self, sources)
         with self.postgres.connection() as conn:
             partition = conn.execute(load("raw_signals/ensure_partition"), {"day": received_at.date()}).fetchone()[0]
-            report.batch_id = conn.execute(
-                load("ingest/open_batch"),
-                {"source": source, "source_sha256": source_sha256, "received_at": received_at},
-            ).fetchone()[0]
+            report.batch_id = conn.execute(load("ingest/open_batch"), {"source": name, "received_at": received_at}).fetchone()[0]
+            _record_files(conn, report.batch_id, sources)
             conn.execute(load("ingest/create_claim_table"))
             # Preparing the next chunk (DuckDB and Polars, both release the GIL) overlaps the COPY
             # of this one, so the server is rarely left waiting for the client.
             with ThreadPoolExecutor(max_workers=1) as pool:
                 pending = None
                 for chunk in chunks:
-                    upcoming = pool.submit(_prepare, validator, _as_binary(chunk), report)
+                    upcoming = pool.submit(_prepare, validator, chunk, report)
                     if pending is not None:
                         report.add(self._store(conn, partition, report, pending.result()))
                     pending = upcoming
@@ -190,8 +240,13 @@ class SignalIngestor(dg.ConfigurableResource):
             fresh = fresh.filter(pc.invert(pc.is_in(fresh["event_id"], value_set=seen_before)))
             step.duplicates += chunk.good.num_rows - fresh.num_rows
 
-        fresh, refused = refuse_erased_users(conn, fresh, self.erasure_salt)
-        rejects = pa.concat_tables([rejects, refused], promote_options="permissive")
+        kept, refused = refuse_erased_users(conn, fresh, self.erasure_salt)
+        if refused.num_rows:
+            # Refused rows are the erased users' rows, in order: they keep their input and receive time.
+            origin = fresh.filter(pc.invert(pc.is_in(fresh["event_id"], value_set=kept["event_id"])))
+            refused = refused.append_column("part", origin["part"]).append_column("received_at", origin["received_at"])
+            rejects = pa.concat_tables([rejects, refused], promote_options="permissive")
+        fresh = kept
 
         if self.max_signals_per_user_per_day is not None and fresh.num_rows:
             fresh, limited = self._apply_user_cap(conn, fresh, batch.received_at.date())
@@ -204,11 +259,11 @@ class SignalIngestor(dg.ConfigurableResource):
         step.accepted = fresh.num_rows
 
         if rejects.num_rows:
-            quarantined = pl.from_arrow(rejects.select(["reason", "detail", "event_id", "user_id", "raw"])).with_columns(
-                pl.lit(batch.batch_id).alias("batch_id"),
-                pl.lit(batch.source).alias("source"),
-                pl.lit(batch.received_at).alias("received_at"),
-            )
+            quarantined = pl.from_arrow(
+                rejects.select(["reason", "detail", "event_id", "user_id", "raw", "received_at"]).append_column(
+                    "source", chunk.source_names.take(rejects["part"])
+                )
+            ).with_columns(pl.lit(batch.batch_id).alias("batch_id"))
             _copy(conn, load("ingest/copy_rejects"), quarantined.select(REJECT_COLUMNS))
             step.rejected = rejects.num_rows
             step.rejects_by_reason.update(dict(Counter(rejects["reason"].to_pylist())))
@@ -231,19 +286,19 @@ class SignalIngestor(dg.ConfigurableResource):
         )
         return ranked.filter(~pl.col("over")).drop("nth", "stored", "over").to_arrow(), limited.drop("nth", "stored", "over").to_arrow()
 
-    def _quarantine_file(self, path: Path, checksum: str, received_at: datetime | None, error: Exception) -> IngestReport:
+    def _quarantine_file(self, source: Source, error: Exception) -> IngestReport:
         """Keeps a whole unreadable file aside as one reject row so the landing folder moves on."""
-        received_at = (received_at or datetime.now(UTC)).astimezone(UTC)
-        report = IngestReport(source=str(path), received_at=received_at, rows_in=1, rejected=1)
+        report = IngestReport(source=source.name, received_at=source.received_at, rows_in=1, rejected=1, files=[source.path])
         report.rejects_by_reason["unparseable_file"] = 1
         with self.postgres.connection() as conn:
             report.batch_id = conn.execute(
-                load("ingest/open_batch"),
-                {"source": str(path), "source_sha256": checksum, "received_at": received_at},
+                load("ingest/open_batch"), {"source": source.name, "received_at": source.received_at}
             ).fetchone()[0]
-            raw = path.read_bytes()[: self.reject_raw_cap].decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
+            _record_files(conn, report.batch_id, [source])
+            raw = source.path.read_bytes()[: self.reject_raw_cap].decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
             quarantined = pl.DataFrame(
-                [[report.batch_id, str(path), received_at, "unparseable_file", f"{type(error).__name__}: {error}"[:500], None, None, raw]],
+                [[report.batch_id, source.name, source.received_at, "unparseable_file",
+                  f"{type(error).__name__}: {error}"[:500], None, None, raw]],
                 schema=list(REJECT_COLUMNS), orient="row",
             )
             _copy(conn, load("ingest/copy_rejects"), quarantined)
@@ -288,22 +343,23 @@ class SignalIngestor(dg.ConfigurableResource):
 class _Validator:
     """Runs the validation SQL in DuckDB; one connection per batch, used by one thread at a time."""
 
-    def __init__(self, ingestor: SignalIngestor, received_at: datetime):
+    def __init__(self, ingestor: SignalIngestor, sources: list[Source]):
         self.connection = _duckdb_database().cursor()
         self.connection.execute("SET TimeZone = 'UTC'")
+        self.received_at = pa.array([source.received_at for source in sources], pa.timestamp("us", tz="UTC"))
+        self.source_names = pa.array([source.name for source in sources], pa.string())
         self.parameters = {
             "max_bytes": ingestor.max_line_bytes,
             "max_depth": ingestor.max_json_depth,
             "max_id_length": ingestor.max_id_length,
             "event_types": list(ingestor.event_types),
-            "received_at": received_at,
             "future_tolerance_hours": ingestor.future_tolerance_hours,
             "oldest_occurred_at": datetime.fromisoformat(ingestor.oldest_occurred_at),
             "raw_cap": ingestor.reject_raw_cap,
         }
 
-    def validate(self, lines: pa.Array) -> pa.Table:
-        batch_lines = pa.table({"line": lines})  # noqa: F841  (read by DuckDB)
+    def validate(self, lines: pa.Table) -> pa.Table:
+        batch_lines = lines.append_column("received_at", self.received_at.take(lines["part"]))  # noqa: F841  (read by DuckDB)
         return self.connection.sql(load("ingest/validate_lines"), params=self.parameters).to_arrow_table()
 
 
@@ -312,6 +368,7 @@ class _PreparedChunk:
     """One validated chunk, ready for the database: everything here is built off the connection."""
 
     rows_in: int
+    source_names: pa.Array
     rejects: pa.Table
     good: pa.Table
     repeated_in_chunk: int
@@ -319,7 +376,7 @@ class _PreparedChunk:
     signals_csv: bytes
 
 
-def _prepare(validator: _Validator, lines: pa.Array, batch: IngestReport) -> _PreparedChunk:
+def _prepare(validator: _Validator, lines: pa.Table, batch: IngestReport) -> _PreparedChunk:
     validated = validator.validate(lines)
     good_mask = pc.is_null(validated["reason"])
     valid = validated.filter(good_mask)
@@ -329,6 +386,7 @@ def _prepare(validator: _Validator, lines: pa.Array, batch: IngestReport) -> _Pr
     )
     return _PreparedChunk(
         rows_in=validated.num_rows,
+        source_names=validator.source_names,
         rejects=validated.filter(pc.invert(good_mask)),
         good=good,
         repeated_in_chunk=valid.num_rows - good.num_rows,
@@ -338,9 +396,7 @@ def _prepare(validator: _Validator, lines: pa.Array, batch: IngestReport) -> _Pr
 
 
 def _signals_csv(rows: pa.Table, batch: IngestReport) -> bytes:
-    signals = pl.from_arrow(rows).sort("user_id").with_columns(
-        pl.lit(batch.received_at).alias("received_at"), pl.lit(batch.batch_id).alias("batch_id")
-    )
+    signals = pl.from_arrow(rows).sort("user_id").with_columns(pl.lit(batch.batch_id).alias("batch_id"))
     return _csv_bytes(signals.select(SIGNAL_COLUMNS))
 
 
@@ -451,3 +507,31 @@ def _sha256(path: Path) -> str:
         while block := stream.read(READ_BLOCK_BYTES):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _lines_table(lines: pa.Array, part: int) -> pa.Table:
+    """Raw lines with the index of the batch input they came from."""
+    return pa.table({"line": _as_binary(lines), "part": pa.repeat(pa.scalar(part, pa.int32()), len(lines))})
+
+
+def _rechunk(tables: Iterable[pa.Table], rows: int) -> Iterator[pa.Table]:
+    """Small tables gathered into chunks of about `rows` rows."""
+    pending: list[pa.Table] = []
+    for table in tables:
+        pending.append(table)
+        if sum(len(t) for t in pending) >= rows:
+            yield pa.concat_tables(pending)
+            pending = []
+    if pending:
+        yield pa.concat_tables(pending)
+
+
+def _record_files(conn: psycopg.Connection, batch_id: int, sources: list[Source]) -> None:
+    files = [source for source in sources if source.sha256]
+    if files:
+        conn.execute(load("ingest/record_batch_files"), {
+            "batch_id": batch_id,
+            "sources": [source.name for source in files],
+            "checksums": [source.sha256 for source in files],
+            "received_at": [source.received_at for source in files],
+        })

@@ -39,16 +39,18 @@ def raw_signals(
     files = landing.pending(day)
     totals = IngestReport(source=f"landing {day}")
     failed_files = 0
-    for file in files:
-        report = ingestor.ingest_file(file.path, file.received_at)
-        if report.rejects_by_reason.get("unparseable_file"):
-            landing.mark_failed(file)
-            failed_files += 1
-        else:
-            landing.mark_processed(file)
+    by_path = {file.path: file for file in files}
+    batches = 0
+    # Small files are committed together; each batch's files move once it has committed.
+    for report in ingestor.ingest_files((file.path, file.received_at) for file in files):
+        unreadable = bool(report.rejects_by_reason.get("unparseable_file"))
+        for path in report.files:
+            (landing.mark_failed if unreadable else landing.mark_processed)(by_path[path])
+        failed_files += len(report.files) if unreadable else 0
+        batches += 0 if report.already_ingested else 1
         totals.add(report)
         context.log.info(
-            f"{file.path.name}: {report.accepted} stored, {report.duplicates} duplicates, "
+            f"{report.source}: {report.accepted} stored, {report.duplicates} duplicates, "
             f"{report.rejected} rejected" + (" (already ingested)" if report.already_ingested else "")
         )
     seconds = time.perf_counter() - started
@@ -60,6 +62,7 @@ def raw_signals(
     return dg.MaterializeResult(
         metadata={
             "landing_files": len(files),
+            "batches": batches,
             "failed_files": failed_files,
             "rows_in": totals.rows_in,
             "rows_stored": totals.accepted,

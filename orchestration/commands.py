@@ -73,26 +73,30 @@ def ingest_files(ingestor: SignalIngestor, args: argparse.Namespace) -> int:
     started = time.perf_counter()
     totals: Counter = Counter()
     reasons: Counter = Counter()
-    for position, path in enumerate(files, start=1):
-        if not path.exists():
-            print(f"[{position}/{len(files)}] {path}: no such file", file=sys.stderr)
+    present = []
+    for path in files:
+        if path.exists():
+            present.append(path)
+        else:
+            print(f"{path}: no such file", file=sys.stderr)
             totals["missing"] += 1
-            continue
-        try:
-            report = ingestor.ingest_file(path, args.received_at or received_at_of(path))
-        except CircuitOpenError as error:
-            print(f"refused: {error}", file=sys.stderr)
-            return 3
-        for name in ("rows_in", "accepted", "duplicates", "rejected"):
-            totals[name] += getattr(report, name)
-        reasons.update(report.rejects_by_reason)
-        elapsed = time.perf_counter() - started
-        note = " (already ingested)" if report.already_ingested else ""
-        print(
-            f"[{position}/{len(files)}] {path.name}: {report.accepted} stored, {report.duplicates} duplicates, "
-            f"{report.rejected} rejected{note} · {totals['rows_in'] / elapsed:,.0f} rows/s",
-            flush=True,
-        )
+    done = 0
+    try:
+        for report in ingestor.ingest_files((path, args.received_at or received_at_of(path)) for path in present):
+            for name in ("rows_in", "accepted", "duplicates", "rejected"):
+                totals[name] += getattr(report, name)
+            reasons.update(report.rejects_by_reason)
+            done += len(report.files)
+            elapsed = time.perf_counter() - started
+            note = " (already ingested)" if report.already_ingested else ""
+            print(
+                f"[{done}/{len(present)}] {report.source}: {report.accepted} stored, {report.duplicates} duplicates, "
+                f"{report.rejected} rejected{note} · {totals['rows_in'] / elapsed:,.0f} rows/s",
+                flush=True,
+            )
+    except CircuitOpenError as error:
+        print(f"refused: {error}", file=sys.stderr)
+        return 3
     elapsed = time.perf_counter() - started
     print(
         f"{len(files)} files, {totals['rows_in']:,} rows in {elapsed:.1f}s: {totals['accepted']:,} stored, "

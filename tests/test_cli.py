@@ -32,8 +32,9 @@ def test_ingest_shows_progress_and_totals(cli_env, capsys):
 
     assert main(["ingest", str(folder)]) == 0
     out = capsys.readouterr().out
-    assert "[1/2] batch-20261120T090000Z-000001.ndjson: 40 stored" in out
-    assert "[2/2] batch-20261120T090040Z-000002.ndjson: 30 stored, 0 duplicates, 1 rejected" in out
+    # Small files are committed together, in one batch.
+    assert ("[2/2] 2 files, batch-20261120T090000Z-000001.ndjson .. batch-20261120T090040Z-000002.ndjson: "
+            "70 stored, 0 duplicates, 1 rejected") in out
     assert "2 files, 71 rows" in out and "malformed_json: 1" in out
 
     assert main(["ingest", str(folder)]) == 0

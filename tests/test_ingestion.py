@@ -160,6 +160,46 @@ def test_chunked_files_ndjson_and_parquet_share_the_path(ingestor, postgres, tmp
     assert stored_count(postgres) == 300
 
 
+def test_small_files_commit_together_and_each_line_keeps_its_file_and_receive_time(ingestor, postgres, tmp_path):
+    grouped = ingestor.model_copy(update={"batch_rows": 25})
+    files = []
+    for minute in range(4):
+        path = tmp_path / f"batch-20261120T12{minute:02d}00Z-{minute:06d}.ndjson"
+        path.write_bytes(b"\n".join([line(signal()) for _ in range(9)] + [BAD_LINES["unknown_event_type"]]))
+        files.append((path, RECEIVED + timedelta(minutes=minute)))
+    unreadable = tmp_path / "batch-20261120T120430Z-000009.parquet"
+    unreadable.write_bytes(b"not parquet")
+    files.insert(2, (unreadable, RECEIVED + timedelta(minutes=1, seconds=30)))
+    next_day = tmp_path / "batch-20261121T000100Z-000010.ndjson"
+    next_day.write_bytes(line(signal(occurred_at="2026-11-21T00:00:00Z")))
+    files.append((next_day, RECEIVED + timedelta(hours=12, minutes=1)))
+
+    reports = list(grouped.ingest_files(files))
+
+    # 10-line files gathered up to 25 rows: the unreadable file and the day change close a batch early.
+    assert [[path.name[6:21] for path in r.files] for r in reports] == [
+        ["20261120T120000", "20261120T120100"], ["20261120T120430"],
+        ["20261120T120200", "20261120T120300"], ["20261121T000100"],
+    ]
+    assert sum(r.accepted for r in reports) == 4 * 9 + 1
+    assert [r.rejects_by_reason.get("unparseable_file", 0) for r in reports].count(1) == 1
+    with postgres.connection() as conn:
+        received = dict(conn.execute(
+            "SELECT r.source, min(s.received_at) FROM signal_rejects r JOIN raw_signals s USING (batch_id) "
+            "WHERE r.reason = 'unknown_event_type' GROUP BY 1"
+        ).fetchall())
+        per_file = dict(conn.execute(
+            "SELECT source, received_at FROM signal_rejects WHERE reason = 'unknown_event_type'"
+        ).fetchall())
+        stored_times = {row[0] for row in conn.execute("SELECT DISTINCT received_at FROM raw_signals")}
+    assert per_file == {str(path): at for path, at in files if path.suffix == ".ndjson" and path != next_day}
+    assert len(received) == 4
+    assert stored_times == {at for path, at in files if path.suffix == ".ndjson"}
+
+    again = list(grouped.ingest_files(files))
+    assert all(r.already_ingested for r in again) and len(again) == len(files)
+
+
 def test_an_unreadable_file_is_quarantined_as_one_row(ingestor, postgres, tmp_path):
     broken = tmp_path / "batch-20261120T120000Z-000009.parquet"
     broken.write_bytes(b"PAR1 this is not parquet")

@@ -1,6 +1,6 @@
--- Types every field of a batch of raw signal lines (DuckDB over Arrow `batch_lines(line)`); reason is NULL for good rows.
+-- Types every field of a batch of raw signal lines (DuckDB over Arrow `batch_lines(line, part, received_at)`: the line, which input of the batch it came from, when that input was received); reason is NULL for good rows.
 WITH decoded AS (
-    SELECT line, octet_length(line) AS bytes, try(decode(line)) AS txt
+    SELECT line, part, received_at, octet_length(line) AS bytes, try(decode(line)) AS txt
     FROM batch_lines
 ),
 parsed AS (
@@ -77,7 +77,7 @@ judged AS (
             WHEN length(v[2]) > $max_id_length OR length(v[3]) > $max_id_length
                 OR length(v[8]) > $max_id_length OR length(v[7]) > $max_id_length THEN 'id_too_long'
             WHEN NOT list_contains($event_types, v[4]) THEN 'unknown_event_type'
-            WHEN occurred > $received_at + to_hours($future_tolerance_hours) THEN 'occurred_in_future'
+            WHEN occurred > received_at + to_hours($future_tolerance_hours) THEN 'occurred_in_future'
             WHEN occurred < $oldest_occurred_at THEN 'occurred_too_old'
         END AS reason
     FROM typed
@@ -117,5 +117,7 @@ SELECT
     v[7] AS city,
     v[8] AS item_id,
     dwell AS dwell_ms,
-    coalesce(CASE WHEN t[6] = 'OBJECT' THEN v[6] END, '{}') AS props
+    coalesce(CASE WHEN t[6] = 'OBJECT' THEN v[6] END, '{}') AS props,
+    part,
+    received_at
 FROM judged
