@@ -25,13 +25,18 @@ test-ui: $(STAMP)
 dev: $(STAMP)
 	$(BIN)/distillery dev
 
-BENCHES := ingest distill embeddings archive cache erasure
+BENCHES := ingest distill embeddings archive cache erasure lifecycle
 
+# Each bench appends its headline figures to a fresh file; report.py renders them as one table.
 bench: $(STAMP)
-	for bench in $(BENCHES); do $(BIN)/python bench/$$bench.py || exit 1; done
+	results=$$(mktemp) && trap 'rm -f "$$results"' EXIT && \
+	for bench in $(BENCHES); do DISTILLERY_BENCH_RESULTS="$$results" $(BIN)/python bench/$$bench.py || exit 1; done && \
+	$(BIN)/python bench/report.py "$$results" --command "make bench" --out bench/RESULTS.md
 
 bench-quick: $(STAMP)
-	for bench in $(BENCHES); do $(BIN)/python bench/$$bench.py --quick || exit 1; done
+	results=$$(mktemp) && trap 'rm -f "$$results"' EXIT && \
+	for bench in $(BENCHES); do DISTILLERY_BENCH_RESULTS="$$results" $(BIN)/python bench/$$bench.py --quick || exit 1; done && \
+	$(BIN)/python bench/report.py "$$results" --command "make bench-quick"
 
 clean:
 	rm -rf $(VENV) .distillery

@@ -26,6 +26,8 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from results import Figure, record
+
 from assets.profile_schema import EVENT_TYPES, PERSONAS, validate_profile
 from assets.user_profiles import DistillerResource
 from resources.gemini import GeminiResource
@@ -180,14 +182,25 @@ def main() -> int:
           f"{warm['signals_in'] / warm['profiles_updated'] / per_user:>12,.0f}{sampled:>10,}")
     print(f"{'baseline extrapolated to the warm day':<44}{baseline_total:>8.1f}")
     print(f"\nproduct vs baseline on the warm day: {baseline_total / warm['seconds']:.0f}x faster")
+    llm_calls_per_1000 = -(-warm["llm_due_users"] // USERS_PER_REQUEST) * 1000 / warm["signals_in"]
     print(f"signals per profile update: {warm['signals_per_profile_update']}; "
           f"LLM-due users on the warm day: {warm['llm_due_users']} "
-          f"(LLM calls per 1,000 signals with the Gemini provider: "
-          f"{-(-warm['llm_due_users'] // USERS_PER_REQUEST) * 1000 / warm['signals_in']:.3f})")
+          f"(LLM calls per 1,000 signals with the Gemini provider: {llm_calls_per_1000:.3f})")
     worst = max(cold["seconds"], warm["seconds"])
     peak = max(cold_rss, warm_rss)
     print(f"target <= {TARGET_SECONDS:.0f} s: {'met' if worst <= TARGET_SECONDS else 'MISSED'} ({worst:.2f} s); "
           f"peak RSS < {TARGET_RSS_MB} MB: {'met' if peak < TARGET_RSS_MB else 'MISSED'} ({peak:.0f} MB)")
+    size = f"{signals:,} signals of {users:,} users"
+    target = f"<= {TARGET_SECONDS:.0f} s"
+    record(Figure("distill", f"warm day (the nightly case), {size}", round(warm["seconds"], 2), "s",
+                  target, warm["seconds"] <= TARGET_SECONDS,
+                  f"per-user loop, {sampled:,} users timed, extrapolated", round(baseline_total, 1),
+                  round(baseline_total / warm["seconds"], 1)))
+    record(Figure("distill", f"cold day (no profiles yet), {size}", round(cold["seconds"], 2), "s",
+                  target, cold["seconds"] <= TARGET_SECONDS))
+    record(Figure("distill", "peak RSS, cold and warm day", round(peak), "MB", f"< {TARGET_RSS_MB} MB", peak < TARGET_RSS_MB))
+    record(Figure("distill", "LLM calls per 1,000 signals (Gemini provider), warm day", round(llm_calls_per_1000, 3), "calls",
+                  "<= 1", llm_calls_per_1000 <= 1))
     return 0
 
 

@@ -26,6 +26,8 @@ import pyarrow.compute as pc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from results import Figure, record
+
 from assets.erasure import (
     ErasureReport,
     check_no_erased_user_in_live_stores,
@@ -125,6 +127,24 @@ def print_report(label: str, report: ErasureReport, phases: dict) -> None:
         print(f"| … {phase} | {seconds:.2f} s |")
 
 
+def record_figures(erase: int, size: str, alone: ErasureReport, batch: ErasureReport, check_passed: bool,
+                   check_seconds: float, refusal: float) -> None:
+    published = alone.published + batch.published
+    rewritten_mb = sum(r.bytes_after for r in published) / 2**20
+    alone_mb = sum(r.bytes_after for r in alone.published) / 2**20
+    seconds = alone.seconds + batch.seconds
+    before, after = sum(r.other_rows_before for r in published), sum(r.other_rows_after for r in published)
+    record(Figure("erasure", f"{erase} requests: 1 alone, then {erase - 1} in one batch, {size}", round(seconds, 1), "s",
+                  baseline="one request at a time, extrapolated from the one alone", baseline_value=round(alone.seconds * erase),
+                  ratio=round(alone.seconds * erase / seconds, 1)))
+    record(Figure("erasure", f"archive rewritten for the {erase} requests, {size}", round(rewritten_mb), "MB",
+                  baseline="one request at a time, extrapolated", baseline_value=round(alone_mb * erase),
+                  ratio=round(alone_mb * erase / rewritten_mb, 1)))
+    record(Figure("erasure", "other users' rows in rewritten files", after, "rows", f"= before ({before:,})", after == before))
+    record(Figure("erasure", "no_erased_user_in_live_stores check", round(check_seconds, 2), "s", "passes", check_passed))
+    record(Figure("erasure", f"ingestion refusal, 100K-row chunk against {erase} tombstones", round(refusal), "ms"))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of each archived day")
@@ -162,10 +182,13 @@ def main() -> int:
 
         started = time.perf_counter()
         check = check_no_erased_user_in_live_stores(postgres, policy)
+        check_seconds = time.perf_counter() - started
         print(f"\nno_erased_user_in_live_stores over {rows:,} hot rows: {'passed' if check.passed else 'FAILED'} "
-              f"in {time.perf_counter() - started:.2f} s")
+              f"in {check_seconds:.2f} s")
+        refusal = refusal_ms(postgres, policy, 100_000, args.users)
         print(f"ingestion refusal check, 100K-row chunk of {args.users:,} users against {args.erase} tombstones: "
-              f"{refusal_ms(postgres, policy, 100_000, args.users):.0f} ms")
+              f"{refusal:.0f} ms")
+        record_figures(args.erase, f"{days} days x {rows:,} rows", alone, batch, check.passed, check_seconds, refusal)
     finally:
         close_pools()
         server.cleanup()
