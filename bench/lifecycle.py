@@ -29,9 +29,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from results import Figure, record  # noqa: E402
+
 from resources.postgres import PostgresResource, close_pools, embedded_server  # noqa: E402
 from resources.sql import load  # noqa: E402
-from results import Figure, record  # noqa: E402
 
 JOBS = ("ingest_job", "nightly_lifecycle_job")
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -53,6 +54,7 @@ class DayRun:
     run_seconds: dict[str, float] = field(default_factory=dict)
     step_seconds: dict[str, float] = field(default_factory=dict)
     peak_rss: int = 0
+    facts: dict[str, dict] = field(default_factory=dict)
     footprint: dict[str, int] = field(default_factory=dict)
     day_partition_bytes: int = 0
     archive_bytes: int = 0
@@ -78,7 +80,7 @@ def run_day_in_child(home: str, day: str, results) -> None:
     settings = Settings.from_env()
     os.environ.update(dagster_instance_env(settings))
     defs = build_definitions(settings)
-    run_seconds, step_seconds = {}, {}
+    run_seconds, step_seconds, facts = {}, {}, {}
     with dg.DagsterInstance.get() as instance:
         for job_name in JOBS:
             started = time.perf_counter()
@@ -90,8 +92,9 @@ def run_day_in_child(home: str, day: str, results) -> None:
                 results.put(("failed", f"{job_name} for {day} failed (run {result.run_id})"))
                 return
             step_seconds.update(steps_of(instance, result.run_id))
+            facts.update(facts_of(instance, result.run_id))
     close_pools()
-    results.put(("ok", run_seconds, step_seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))
+    results.put(("ok", run_seconds, step_seconds, facts, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))
 
 
 def steps_of(instance, run_id: str) -> dict[str, float]:
@@ -105,6 +108,27 @@ def steps_of(instance, run_id: str) -> dict[str, float]:
         else:
             seconds[entry.step_key] = entry.timestamp - started[entry.step_key]
     return seconds
+
+
+# What each step's materialization says about its work, to explain its time.
+FACTS = {
+    "raw_signals": ("landing_files", "batches", "rows_stored"),
+    "user_profiles": ("signals_in", "profiles_updated"),
+    "profile_embeddings": ("profiles_seen", "embedded", "reused_same_text", "reconfirmed_unchanged_text"),
+    "signal_archive": ("rows", "bytes"),
+}
+
+
+def facts_of(instance, run_id: str) -> dict[str, dict]:
+    import dagster as dg
+
+    facts = {}
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+        materialization = entry.dagster_event.event_specific_data.materialization
+        asset = materialization.asset_key.to_user_string()
+        wanted = FACTS.get(asset, ())
+        facts[asset] = {key: value.value for key, value in materialization.metadata.items() if key in wanted}
+    return facts
 
 
 def run_size(signals: int, users: int, workdir: Path) -> list[DayRun]:
@@ -133,10 +157,10 @@ def run_size(signals: int, users: int, workdir: Path) -> list[DayRun]:
         child.join()
         if outcome[0] != "ok":
             raise RuntimeError(outcome[1])
-        _, run.run_seconds, run.step_seconds, run.peak_rss = outcome
+        _, run.run_seconds, run.step_seconds, run.facts, run.peak_rss = outcome
         with postgres.connection() as conn:
-            names = ("profiles", "embeddings", "raw partitions", "ledger", "raw partition count", "database")
-            run.footprint = dict(zip(names, conn.execute(load("health/footprint")).fetchone(), strict=True))
+            names = ("profiles", "profile versions", "embeddings", "vectors", "raw partitions", "ledger", "database")
+            run.footprint = dict(zip(names, map(int, conn.execute(load("health/footprint")).fetchone()), strict=True))
             run.day_partition_bytes = conn.execute(
                 load("raw_signals/partition_stats"), {"day": day, "partition": f"raw_signals_{day:%Y%m%d}"}
             ).fetchone()[2]
@@ -152,7 +176,11 @@ def print_day(run: DayRun) -> None:
     steps = ", ".join(f"{step} {seconds:.1f}s" for step, seconds in sorted(run.step_seconds.items(), key=lambda s: -s[1]))
     print(f"    {run.seconds:.1f}s through Dagster ({run.signals / run.seconds:,.0f} signals/s), "
           f"peak RSS {run.peak_rss / 2**20:,.0f} MB, Dagster overhead {run.dagster_overhead:.1f}s")
-    print(f"    steps: {steps}", flush=True)
+    print(f"    steps: {steps}")
+    for asset, facts in run.facts.items():
+        if facts:
+            print(f"    {asset}: " + ", ".join(f"{key} {value:,}" for key, value in facts.items()))
+    print(end="", flush=True)
 
 
 def growth_exponent(small: float, large: float, small_size: int, large_size: int) -> float:
@@ -203,28 +231,34 @@ def report(runs: list[DayRun], sizes: list[tuple[int, int]]) -> None:
 
 
 def print_footprint(run: DayRun, users: int) -> None:
-    """Profiles and embeddings as measured; the buffer as one measured day (partition + its ledger share) times the window."""
-    day_ledger = run.footprint["ledger"] / 2  # two days in the ledger
+    """The design's three parts for `users` users, from what this run measured: bytes per stored
+    profile version and per vector times the users (each with its current version), and the
+    buffer as the measured day (its partition and its share of the ledger) times the hot window."""
+    footprint = run.footprint
     measured = {
-        "profiles": run.footprint["profiles"],
-        "embeddings": run.footprint["embeddings"],
-        "14-day buffer": HOT_DAYS * (run.day_partition_bytes + day_ledger),
+        "profiles": footprint["profiles"] / max(footprint["profile versions"], 1) * users,
+        "embeddings": footprint["embeddings"] / max(footprint["vectors"], 1) * users,
+        "14-day buffer": HOT_DAYS * (run.day_partition_bytes + footprint["ledger"] / 2),
     }
-    print(f"\nsteady-state footprint for {users:,} users at 1M signals/day (Postgres):")
+    print(f"\nsteady-state footprint for {users:,} users at {run.signals:,} signals/day (Postgres), "
+          f"from {footprint['profile versions']:,} profile versions, {footprint['vectors']:,} vectors and one "
+          f"{run.day_partition_bytes / run.signals:.0f}-bytes/row day:")
     print("| part | measured | design estimate | ratio |")
     print("|---|---:|---:|---:|")
     for part, value in measured.items():
         print(f"| {part} | {value / 1e6:,.0f} MB | {DESIGN_BYTES[part] / 1e6:,.0f} MB | {value / DESIGN_BYTES[part]:.2f} |")
-        record(Figure("lifecycle", f"footprint, {part} (100K users)", round(value / 1e6), "MB",
+        record(Figure("lifecycle", f"footprint, {part} ({users:,} users)", round(value / 1e6), "MB",
                       f"design estimate {DESIGN_BYTES[part] / 1e6:,.0f} MB", value <= DESIGN_BYTES[part]))
-    print("(profiles hold each user's current version plus the history kept so far: up to "
-          "versions_kept versions per user; the buffer is 14 x the measured day)")
+    print("(profiles count one version per user; the history kept, up to versions_kept versions of each "
+          "user who changed, comes on top)")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="100K signals/day from 10K users")
     parser.add_argument("--scale", action="store_true", help="100K, 1M and 5M signals/day (10K, 100K, 500K users)")
+    parser.add_argument("--keep", metavar="DIR", help="keep each size's state folder under DIR "
+                        "(then DISTILLERY_HOME=DIR/home-SIGNALS distillery dev shows the runs)")
     args = parser.parse_args()
     if args.quick:
         sizes = [(100_000, 10_000)]
@@ -233,7 +267,7 @@ def main() -> int:
     else:
         sizes = [(1_000_000, 100_000)]
 
-    workdir = Path(tempfile.mkdtemp(prefix="dst-lifecycle-"))
+    workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="dst-lifecycle-"))
     runs = []
     try:
         for signals, users in sizes:
@@ -241,7 +275,8 @@ def main() -> int:
             runs.extend(run_size(signals, users, workdir))
     finally:
         close_pools()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
     report(runs, sizes)
     return 0
 
