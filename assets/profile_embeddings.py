@@ -11,6 +11,7 @@ import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -22,7 +23,7 @@ from psycopg import sql
 from psycopg.rows import namedtuple_row
 
 from assets.partitions import daily_partition
-from resources.embedder import EmbedderResource
+from resources.embedder import EmbedderResource, Embeddings
 from resources.postgres import PostgresResource
 from resources.sql import load, statement
 
@@ -133,14 +134,13 @@ def store_vectors(conn: psycopg.Connection, model_id: str, rows: list[tuple], ve
     conn.execute(load("embeddings/clear_staged_rejects"), {"model_id": model_id})
 
 
-def _embed_and_store(
-    conn: psycopg.Connection, embedder: EmbedderResource, model_id: str, profiles: list, report: RefreshReport
-) -> None:
-    result = embedder.embed([p.text for p in profiles])
+def _store_embeddings(
+    conn: psycopg.Connection, model_id: str, profiles: list, result: Embeddings, report: RefreshReport
+) -> dict[bytes, np.ndarray]:
+    """Stores the vectors of `profiles` and records the rejected ones; returns the vectors by text hash."""
     kept = [profiles[i] for i in np.flatnonzero(result.ok)]
-    store_vectors(
-        conn, model_id, [(p.user_id, p.version, p.content_hash, p.cities) for p in kept], result.vectors[result.ok]
-    )
+    vectors = result.vectors[result.ok]
+    store_vectors(conn, model_id, [(p.user_id, p.version, p.content_hash, p.cities) for p in kept], vectors)
     report.embedded += len(kept)
     if result.rejections:
         rejected = [profiles[r.index] for r in result.rejections]
@@ -158,11 +158,44 @@ def _embed_and_store(
         )
         report.rejected += len(rejected)
         report.rejects_by_reason.update(r.reason for r in result.rejections)
+    return {p.content_hash: vector for p, vector in zip(kept, vectors, strict=True)}
+
+
+@dataclass
+class _Encoding:
+    """A chunk's profiles whose texts are being encoded in the background."""
+
+    profiles: list
+    result: Future
+
+    @property
+    def hashes(self) -> set[bytes]:
+        return {p.content_hash for p in self.profiles}
+
+
+def _store_with_waiting(
+    conn: psycopg.Connection, embedder: EmbedderResource, model_id: str, encoding: _Encoding, waiting: list,
+    report: RefreshReport,
+) -> None:
+    """Stores a finished encoding, then gives the profiles that waited for one of its texts that vector
+    (a text it rejected is encoded again for them, and rejected again with its reason)."""
+    vectors = _store_embeddings(conn, model_id, encoding.profiles, encoding.result.result(), report)
+    if served := [p for p in waiting if p.content_hash in vectors]:
+        store_vectors(
+            conn, model_id, [(p.user_id, p.version, p.content_hash, p.cities) for p in served],
+            np.vstack([vectors[p.content_hash] for p in served]),
+        )
+        report.embedded += len(served)
+        report.reused += len(served)
+    if refused := [p for p in waiting if p.content_hash not in vectors]:
+        _store_embeddings(conn, model_id, refused, embedder.embed([p.text for p in refused]), report)
 
 
 def _store_known_texts(conn: psycopg.Connection, model_id: str, profiles: list, report: RefreshReport) -> list:
     """Gives each profile whose text another user already has a vector for that vector (a
     vector is a function of the text); returns the profiles left to embed."""
+    if not profiles:
+        return []
     known = dict(
         conn.execute(
             load("embeddings/vectors_by_text"), {"model_id": model_id, "hashes": [p.content_hash for p in profiles]}
@@ -207,25 +240,36 @@ def refresh_embeddings(
         conn.commit()
 
         after = ""
-        while profiles := conn.cursor(row_factory=namedtuple_row).execute(
-            load("embeddings/stale_profiles"), {"model_id": model_id, "after": after, "limit": chunk_size}
-        ).fetchall():
-            if unchanged := [p for p in profiles if p.unchanged]:
-                conn.execute(
-                    load("embeddings/confirm_unchanged"),
-                    {
-                        "model_id": model_id,
-                        "user_ids": [p.user_id for p in unchanged],
-                        "versions": [p.version for p in unchanged],
-                    },
-                )
-                report.reconfirmed += len(unchanged)
-            if changed := [p for p in profiles if not p.unchanged]:
-                if unknown := _store_known_texts(conn, model_id, changed, report):
-                    _embed_and_store(conn, embedder, model_id, unknown, report)
-            conn.commit()
-            after = profiles[-1].user_id
-            log(f"{report.embedded} profiles embedded, {report.reconfirmed} unchanged, {report.rejected} rejected")
+        # The model encodes one chunk while the database stores the one before (HNSW inserts).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed") as encoder:
+            encoding: _Encoding | None = None
+            while profiles := conn.cursor(row_factory=namedtuple_row).execute(
+                load("embeddings/stale_profiles"), {"model_id": model_id, "after": after, "limit": chunk_size}
+            ).fetchall():
+                if unchanged := [p for p in profiles if p.unchanged]:
+                    conn.execute(
+                        load("embeddings/confirm_unchanged"),
+                        {
+                            "model_id": model_id,
+                            "user_ids": [p.user_id for p in unchanged],
+                            "versions": [p.version for p in unchanged],
+                        },
+                    )
+                    report.reconfirmed += len(unchanged)
+                unknown = _store_known_texts(conn, model_id, [p for p in profiles if not p.unchanged], report)
+                # A text the chunk before is still encoding waits for that vector instead of a second encoding.
+                in_flight = encoding.hashes if encoding else set()
+                waiting = [p for p in unknown if p.content_hash in in_flight]
+                new = [p for p in unknown if p.content_hash not in in_flight]
+                upcoming = _Encoding(new, encoder.submit(embedder.embed, [p.text for p in new])) if new else None
+                if encoding:
+                    _store_with_waiting(conn, embedder, model_id, encoding, waiting, report)
+                conn.commit()
+                encoding, after = upcoming, profiles[-1].user_id
+                log(f"{report.embedded} profiles embedded, {report.reconfirmed} unchanged, {report.rejected} rejected")
+            if encoding:
+                _store_with_waiting(conn, embedder, model_id, encoding, [], report)
+                conn.commit()
 
         # Built after the first load: one bulk build is far faster than growing the graph row by row.
         report.index_built = ensure_model_index(conn, model_id, dimension)

@@ -292,6 +292,22 @@ def test_bad_texts_and_vectors_are_rejected_counted_and_never_stored(postgres, m
     assert "nan" in stored(postgres, "test:scripted")
 
 
+def test_a_text_still_encoding_serves_the_next_chunk_and_a_refused_one_is_refused_there_too(postgres, monkeypatch):
+    backend = Scripted(bad={"nan trips": [np.nan] * 8})
+    embedder = scripted_embedder(monkeypatch, backend)
+    refused = [profile(f"a_nan_{i}", distiller="gemini", summary="Loves nan trips.") for i in range(3)]
+    store_profiles(postgres, refused + FOODIES)
+
+    # Chunks of two: a_nan_2 waits for the chunk before's (refused) text, food_2 and food_3 for food_0's vector.
+    report = refresh_embeddings(postgres, embedder, chunk_size=2)
+
+    assert (report.embedded, report.rejected) == (6, 3)
+    assert report.rejects_by_reason == {"not finite": 3}
+    vectors = stored(postgres, backend.model_id)
+    assert set(vectors) == {f"food_{i}" for i in range(6)}
+    assert len({vector.to_numpy().tobytes() for _, vector, _ in vectors.values()}) == 1
+
+
 def test_a_new_rejection_removes_the_outdated_vector(postgres, monkeypatch):
     embedder = scripted_embedder(monkeypatch, Scripted(bad={"nan trips": [np.nan] * 8}))
     store_profiles(postgres, FOODIES[:2])
@@ -324,17 +340,17 @@ def test_a_new_model_is_built_beside_the_serving_one_and_replaces_it_when_comple
     refresh_embeddings(postgres, embedder)
 
     # The new model's provider fails part-way (on its third distinct text, in the third chunk of
-    # five profiles): what it stored stays beside the serving model.
+    # five profiles, while the second chunk is stored): what it stored stays beside the serving model.
     broken = scripted_embedder(monkeypatch, Scripted(fail_after=2))
     with pytest.raises(EmbeddingUnavailable):
         refresh_embeddings(postgres, broken, chunk_size=5)
     assert models(postgres) == {LOCAL: "serving", "test:scripted": "building"}
-    assert counts_by_model(postgres) == {LOCAL: 18, "test:scripted": 10}
+    assert counts_by_model(postgres) == {LOCAL: 18, "test:scripted": 12}
     assert {u.user_id for u in similar_users(postgres, embedder, "club_0", k=5)} == {f"club_{i}" for i in range(1, 6)}
 
     report = refresh_embeddings(postgres, scripted_embedder(monkeypatch, Scripted()), chunk_size=5)
 
-    assert (report.embedded, report.switched_from, report.serving_model) == (8, [LOCAL], "test:scripted")
+    assert (report.embedded, report.switched_from, report.serving_model) == (6, [LOCAL], "test:scripted")
     assert models(postgres) == {"test:scripted": "serving"}
     assert counts_by_model(postgres) == {"test:scripted": 18}
     assert not index_exists(postgres, LOCAL) and index_exists(postgres, "test:scripted")
