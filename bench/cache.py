@@ -13,7 +13,7 @@ signals from yesterday for the local reasoner to rank. Then:
    and lookup latency per outcome.
 
     python bench/cache.py            # 100K users, 200K requests
-    python bench/cache.py --quick    # 10K users, 20K requests, top 200 segments
+    python bench/cache.py --quick    # 5K users, 8K requests, top 150 segments
 
 Measured on the shared 2-core machine (100K users, 200K requests): 2,972 generations (1,000 warmed,
 1,972 on misses) against 100,000 at one per user, 97.0% fewer; hit rate 99.0%; hit p95 1.3 ms one at
@@ -66,10 +66,10 @@ def main() -> int:
     parser.add_argument("--steady", type=int, default=5_000, help="lookups timed one at a time after the day")
     parser.add_argument("--top", type=int, default=1_000, help="segments warmed ahead")
     parser.add_argument("--workers", type=int, default=2, help="threads replaying requests, like backend workers")
-    parser.add_argument("--quick", action="store_true", help="10K users, 20K requests, top 200 segments")
+    parser.add_argument("--quick", action="store_true", help="5K users, 8K requests, top 150 segments")
     args = parser.parse_args()
     if args.quick:
-        args.users, args.extra, args.top, args.steady = 10_000, 10_000, 200, 2_000
+        args.users, args.extra, args.top, args.steady = 5_000, 3_000, 150, 1_000
     rng = np.random.default_rng(7)
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
 

@@ -7,7 +7,7 @@ process so its peak RSS is its own. The baseline is a per-user Python loop, one 
 as a naive worker would write it, timed on a sample and extrapolated.
 
     python bench/distill.py            # 1M signals of 100K users per day
-    python bench/distill.py --quick    # 100K signals of 10K users
+    python bench/distill.py --quick    # 50K signals of 5K users
 """
 
 import argparse
@@ -146,10 +146,10 @@ def baseline_run(postgres: PostgresResource, day: date, sample: int) -> tuple[fl
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="100K signals of 10K users")
+    parser.add_argument("--quick", action="store_true", help="50K signals of 5K users")
     parser.add_argument("--sample", type=int, default=1000, help="users timed in the per-user baseline")
     args = parser.parse_args()
-    signals, users = (100_000, 10_000) if args.quick else (1_000_000, 100_000)
+    signals, users = (50_000, 5_000) if args.quick else (1_000_000, 100_000)
 
     with tempfile.TemporaryDirectory(prefix="dst-bench-") as folder:
         server = embedded_server(Path(folder) / "pg", cleanup_mode="stop")

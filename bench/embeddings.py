@@ -9,7 +9,7 @@ against exact search (numpy over the same float32 vectors, and Postgres' own exa
 subset for its latency), ties at the 10th distance counted as hits.
 
     python bench/embeddings.py            # 100K x 384, 1,000 queries, 2,000 profiles through the model
-    python bench/embeddings.py --quick    # 10K x 384, 200 queries, 300 profiles
+    python bench/embeddings.py --quick    # 5K x 384, 100 queries, 150 profiles
 """
 
 import argparse
@@ -162,10 +162,10 @@ def main() -> int:
     parser.add_argument("--vectors", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=1_000)
     parser.add_argument("--model-profiles", type=int, default=2_000, help="profiles embedded by the local model")
-    parser.add_argument("--quick", action="store_true", help="10K vectors, 200 queries, 300 profiles")
+    parser.add_argument("--quick", action="store_true", help="5K vectors, 100 queries, 150 profiles")
     args = parser.parse_args()
     if args.quick:
-        args.vectors, args.queries, args.model_profiles = 10_000, 200, 300
+        args.vectors, args.queries, args.model_profiles = 5_000, 100, 150
     rng = np.random.default_rng(42)
     k = 10
 

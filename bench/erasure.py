@@ -6,7 +6,7 @@ verified archives. Every user is in every day, so every file holds some of the 1
 erased alone first (what a per-request erasure would cost), then the other 99 in one batch.
 
     python bench/erasure.py            # 30 days of 1M rows, 50K users
-    python bench/erasure.py --quick    # 7 days of 100K rows
+    python bench/erasure.py --quick    # 5 days of 100K rows
 """
 
 import argparse
@@ -151,9 +151,9 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--users", type=int, default=50_000, help="users in the data")
     parser.add_argument("--erase", type=int, default=100, help="users erased")
-    parser.add_argument("--quick", action="store_true", help="7 days of 100K rows")
+    parser.add_argument("--quick", action="store_true", help="5 days of 100K rows")
     args = parser.parse_args()
-    rows, days = (100_000, 7) if args.quick else (args.rows, args.days)
+    rows, days = (100_000, 5) if args.quick else (args.rows, args.days)
 
     workdir = Path(tempfile.mkdtemp(prefix="dst-bench-erasure-"))
     server = embedded_server(workdir / "pg")
