@@ -98,8 +98,9 @@ def fingerprint_uuids(chunks) -> Fingerprint:
         data = storage.buffers()[1]
         halves = np.frombuffer(data, dtype=">u8", count=2 * len(storage), offset=16 * storage.offset).reshape(-1, 2)
         # uint64 sums wrap around, which is exactly the modulo 2^64 the database side applies.
-        sums = halves.sum(axis=0, dtype=np.uint64)
-        high, low, rows = high + sums[0], low + sums[1], rows + len(storage)
+        with np.errstate(over="ignore"):
+            sums = halves.sum(axis=0, dtype=np.uint64)
+            high, low, rows = high + sums[0], low + sums[1], rows + len(storage)
     return Fingerprint(rows, f"{int(high):016x}{int(low):016x}")
 
 
