@@ -163,11 +163,15 @@ class SignalIngestor(dg.ConfigurableResource):
             if done:
                 yield IngestReport(source=source.name, batch_id=done[0], already_ingested=True, files=[path])
                 continue
+            if path.stat().st_size > self.streamed_file_bytes:
+                yield from flush()
+                try:
+                    report = self._ingest([source], (_lines_table(lines, 0) for lines in self._stream_lines(path)))
+                except (pa.ArrowException, duckdb.Error, OSError) as error:
+                    report = self._quarantine_file(source, error)
+                yield report
+                continue
             try:
-                if path.stat().st_size > self.streamed_file_bytes:
-                    yield from flush()
-                    yield self._ingest([source], (_lines_table(lines, 0) for lines in self._stream_lines(path)))
-                    continue
                 lines = pa.concat_arrays([_as_binary(chunk) for chunk in self._stream_lines(path)] or [pa.array([], pa.binary())])
             except (pa.ArrowException, duckdb.Error, OSError) as error:
                 yield from flush()

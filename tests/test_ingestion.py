@@ -200,6 +200,21 @@ def test_small_files_commit_together_and_each_line_keeps_its_file_and_receive_ti
     assert all(r.already_ingested for r in again) and len(again) == len(files)
 
 
+def test_a_large_file_is_streamed_in_chunks_as_its_own_batch(ingestor, postgres, tmp_path):
+    streamed = ingestor.model_copy(update={"chunk_rows": 64, "streamed_file_bytes": 1})
+    large = tmp_path / "batch-20261120T120000Z-000001.ndjson"
+    large.write_bytes(b"\n".join(line(signal()) for _ in range(150)))
+    broken = tmp_path / "batch-20261120T120100Z-000002.parquet"
+    broken.write_bytes(b"PAR1 but not really")
+
+    reports = list(streamed.ingest_files([(large, RECEIVED), (broken, RECEIVED + timedelta(minutes=1))]))
+
+    assert [(r.files, r.accepted, dict(r.rejects_by_reason)) for r in reports] == [
+        ([large], 150, {}), ([broken], 0, {"unparseable_file": 1}),
+    ]
+    assert stored_count(postgres) == 150
+
+
 def test_an_unreadable_file_is_quarantined_as_one_row(ingestor, postgres, tmp_path):
     broken = tmp_path / "batch-20261120T120000Z-000009.parquet"
     broken.write_bytes(b"PAR1 this is not parquet")
