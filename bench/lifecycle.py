@@ -11,7 +11,7 @@ run took beyond its steps.
 
     python bench/lifecycle.py              # 1M signals/day from 100K users
     python bench/lifecycle.py --scale      # the scale curve: 100K, 1M and 5M signals/day
-    python bench/lifecycle.py --quick      # 100K signals/day from 10K users
+    python bench/lifecycle.py --quick      # 50K signals/day from 5K users
 """
 
 import argparse
@@ -257,13 +257,13 @@ def print_footprint(run: DayRun, users: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="100K signals/day from 10K users")
+    parser.add_argument("--quick", action="store_true", help="50K signals/day from 5K users")
     parser.add_argument("--scale", action="store_true", help="100K, 1M and 5M signals/day (10K, 100K, 500K users)")
     parser.add_argument("--keep", metavar="DIR", help="keep each size's state folder under DIR "
                         "(then DISTILLERY_HOME=DIR/home-SIGNALS distillery dev shows the runs)")
     args = parser.parse_args()
     if args.quick:
-        sizes = [(100_000, 10_000)]
+        sizes = [(50_000, 5_000)]
     elif args.scale:
         sizes = [(100_000, 10_000), (1_000_000, 100_000), (5_000_000, 500_000)]
     else:
