@@ -299,7 +299,9 @@ class SignalIngestor(dg.ConfigurableResource):
                 load("ingest/open_batch"), {"source": source.name, "received_at": source.received_at}
             ).fetchone()[0]
             _record_files(conn, report.batch_id, [source])
-            raw = source.path.read_bytes()[: self.reject_raw_cap].decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
+            with source.path.open("rb") as unreadable:
+                head = unreadable.read(self.reject_raw_cap)
+            raw = head.decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
             quarantined = pl.DataFrame(
                 [[report.batch_id, source.name, source.received_at, "unparseable_file",
                   f"{type(error).__name__}: {error}"[:500], None, None, raw]],

@@ -180,34 +180,34 @@ def _store_with_waiting(
     """Stores a finished encoding, then gives the profiles that waited for one of its texts that vector
     (a text it rejected is encoded again for them, and rejected again with its reason)."""
     vectors = _store_embeddings(conn, model_id, encoding.profiles, encoding.result.result(), report)
-    if served := [p for p in waiting if p.content_hash in vectors]:
-        store_vectors(
-            conn, model_id, [(p.user_id, p.version, p.content_hash, p.cities) for p in served],
-            np.vstack([vectors[p.content_hash] for p in served]),
-        )
-        report.embedded += len(served)
-        report.reused += len(served)
-    if refused := [p for p in waiting if p.content_hash not in vectors]:
+    if refused := _store_reused(conn, model_id, waiting, vectors, report):
         _store_embeddings(conn, model_id, refused, embedder.embed([p.text for p in refused]), report)
 
 
 def _store_known_texts(conn: psycopg.Connection, model_id: str, profiles: list, report: RefreshReport) -> list:
-    """Gives each profile whose text another user already has a vector for that vector (a
-    vector is a function of the text); returns the profiles left to embed."""
+    """Gives each profile whose text another user already has a vector for that vector; returns
+    the profiles left to embed."""
     if not profiles:
         return []
-    known = dict(
-        conn.execute(
-            load("embeddings/vectors_by_text"), {"model_id": model_id, "hashes": [p.content_hash for p in profiles]}
-        ).fetchall()
-    )
-    reusing = [p for p in profiles if p.content_hash in known]
-    if reusing:
-        vectors = np.vstack([known[p.content_hash].to_numpy() for p in reusing])
-        store_vectors(conn, model_id, [(p.user_id, p.version, p.content_hash, p.cities) for p in reusing], vectors)
+    known = conn.execute(
+        load("embeddings/vectors_by_text"), {"model_id": model_id, "hashes": [p.content_hash for p in profiles]}
+    ).fetchall()
+    return _store_reused(conn, model_id, profiles, {text: vector.to_numpy() for text, vector in known}, report)
+
+
+def _store_reused(
+    conn: psycopg.Connection, model_id: str, profiles: list, vectors: dict[bytes, np.ndarray], report: RefreshReport
+) -> list:
+    """Stores, for each profile whose text hash has a vector in `vectors`, that vector (a vector is
+    a function of the text); returns the profiles without one."""
+    if reusing := [p for p in profiles if p.content_hash in vectors]:
+        store_vectors(
+            conn, model_id, [(p.user_id, p.version, p.content_hash, p.cities) for p in reusing],
+            np.vstack([vectors[p.content_hash] for p in reusing]),
+        )
         report.embedded += len(reusing)
         report.reused += len(reusing)
-    return [p for p in profiles if p.content_hash not in known]
+    return [p for p in profiles if p.content_hash not in vectors]
 
 
 def refresh_embeddings(

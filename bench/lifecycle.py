@@ -159,7 +159,7 @@ def run_size(signals: int, users: int, workdir: Path) -> list[DayRun]:
             raise RuntimeError(outcome[1])
         _, run.run_seconds, run.step_seconds, run.facts, run.peak_rss = outcome
         with postgres.connection() as conn:
-            names = ("profiles", "profile versions", "embeddings", "vectors", "raw partitions", "ledger", "database")
+            names = ("profiles", "profile versions", "embeddings", "vectors", "ledger", "database")
             run.footprint = dict(zip(names, map(int, conn.execute(load("health/footprint")).fetchone()), strict=True))
             run.day_partition_bytes = conn.execute(
                 load("raw_signals/partition_stats"), {"day": day, "partition": f"raw_signals_{day:%Y%m%d}"}

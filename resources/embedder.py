@@ -276,7 +276,7 @@ class EmbedderResource(dg.ConfigurableResource):
         # Each repeated text takes the vector, or the refusal, of its first occurrence.
         source_of_text = np.empty(len(first), dtype=todo.dtype)
         source_of_text[text_ids[first]] = todo[first]
-        sources = source_of_text[text_ids] if len(todo) else todo
+        sources = source_of_text[text_ids]
         vectors[todo] = vectors[sources]
         refused_sources = np.isin(sources, list(reasons))
         reasons |= {

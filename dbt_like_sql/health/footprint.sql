@@ -1,4 +1,4 @@
--- Bytes on disk by what they hold, with the rows behind them: profiles (heads and kept versions), embeddings (vectors, their sources, indexes), the raw buffer (day partitions and the dedup ledger), and the whole database.
+-- Bytes on disk by what they hold, with the rows behind them: profiles (heads and kept versions), embeddings (vectors, their sources, indexes), the dedup ledger, and the whole database.
 SELECT
     (SELECT coalesce(sum(pg_total_relation_size(relid)), 0)
      FROM unnest(ARRAY['user_profile_heads', 'user_profile_versions']::regclass[]) AS relid) AS profile_bytes,
@@ -6,7 +6,5 @@ SELECT
     (SELECT coalesce(sum(pg_total_relation_size(relid)), 0)
      FROM unnest(ARRAY['profile_embeddings', 'profile_embedding_sources']::regclass[]) AS relid) AS embedding_bytes,
     (SELECT count(*) FROM profile_embeddings) AS vectors,
-    (SELECT coalesce(sum(pg_total_relation_size(relid)), 0)
-     FROM pg_partition_tree('raw_signals') WHERE isleaf) AS raw_partition_bytes,
     pg_total_relation_size('signal_ledger') AS ledger_bytes,
     pg_database_size(current_database()) AS database_bytes
