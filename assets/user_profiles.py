@@ -8,9 +8,10 @@ in ONE transaction. A killed run rolls back only its current shard; a re-run con
 day distills nothing new. A backfilled day has its own watermarks and decays its evidence to the
 profile's newer day, so nothing is counted twice and the order of days does not matter.
 
-The work is set-based: one COPY streams the day's pending rows into DuckDB, and each shard's
-features, merge, interpretation and documents are SQL (dbt_like_sql/distill/), so memory follows
-the shard, not the day.
+The work is set-based: one COPY streams the day's pending rows into DuckDB, and each chunk of
+shards gets its features, merge, interpretation and documents in SQL (dbt_like_sql/distill/) on a
+DuckDB connection of its own, whose temporary tables no other chunk sees; so memory follows the
+chunk, not the day, and chunks are merged side by side while earlier ones are stored.
 """
 
 import shutil
@@ -81,7 +82,6 @@ class RunState:
     watermarks: list[int]
     horizon: int
     staged: dict[int, tuple[Path, int, int]] = field(default_factory=dict)
-    stagings: list[Path] = field(default_factory=list)
     llm: LlmReport = field(default_factory=LlmReport)
 
 
@@ -181,9 +181,10 @@ class DistillerResource(dg.ConfigurableResource):
     backlog_signals: int = Field(default=100_000, description="Undistilled signals of today that trigger a run.")
     backlog_max_age_minutes: int = Field(default=60, description="Age of the oldest undistilled signal that triggers a run.")
     store_workers: int = Field(default=2, ge=1, description="Shards written to Postgres at once.")
+    merge_workers: int = Field(default=2, ge=1, description="Chunks merged at once, each on a DuckDB connection of its own.")
     chunk_signals: int = Field(
-        default=500_000, ge=1,
-        description="Signals merged at once; shards are grouped up to it, and a chunk is stored while the next is merged.",
+        default=250_000, ge=1,
+        description="Signals merged at once; shards are grouped up to it, and a chunk is stored while the next are merged.",
     )
     duckdb_memory_limit: str = Field(default="1GB", description="DuckDB spills to disk beyond this.")
 
@@ -282,16 +283,22 @@ class DistillerResource(dg.ConfigurableResource):
             }, path)
 
     def _merge(self, db: duckdb.DuckDBPyConnection, distiller: Distiller, work: "RunState", chunk: list[int]) -> LlmReport:
+        """Merges the chunk on a connection of its own and stages its documents for the store."""
+        with db.cursor() as own:
+            return self._merge_on(own, distiller, work, chunk)
+
+    def _merge_on(self, db: duckdb.DuckDBPyConnection, distiller: Distiller, work: "RunState", chunk: list[int]) -> LlmReport:
         """Computes the chunk's new documents in DuckDB (table `documents`) from its signals and current profiles."""
-        parameters = {**work.parameters, "chunk": chunk, "watermarks": work.watermarks}
+        parameters = {**work.parameters, "chunk": chunk, "watermarks": list(work.watermarks)}
         for step in ("distill/new_user_evidence", "distill/new_keyed_evidence"):
             run_duckdb(db, step, parameters)
         users = [user_id for (user_id,) in run_duckdb(db, "distill/new_users_of_chunk", {})]
-        path = Path(work.parameters["folder"]) / "profiles.tsv"
+        staged = Path(tempfile.mkdtemp(prefix="staged-", dir=work.parameters["folder"]))
+        path = staged / "profiles.tsv"
         with self.postgres.connection() as conn:
             _copy_out(conn, load("distill/copy_current_profiles"), {"users": users}, path)
         for step in (
-            "distill/load_previous_docs", "distill/previous_evidence", "distill/previous_keyed_evidence",
+            "distill/previous_evidence", "distill/previous_keyed_evidence",
             "distill/merged_user_evidence", "distill/merged_keyed_evidence",
         ):
             run_duckdb(db, step, {**parameters, "path": str(path)})
@@ -302,33 +309,29 @@ class DistillerResource(dg.ConfigurableResource):
         if violations:
             examples = "; ".join(f"{user}: {why}" for user, why in violations[:5])
             raise InvalidProfiles(f"{len(violations)} new profiles break the schema ({examples})")
-        self._stage(db, work, parameters)
+        self._stage(db, work, parameters, staged)
         return llm
 
-    def _stage(self, db: duckdb.DuckDBPyConnection, work: "RunState", parameters: dict[str, Any]) -> None:
+    def _stage(self, db: duckdb.DuckDBPyConnection, work: "RunState", parameters: dict[str, Any], staged: Path) -> None:
         """Writes the chunk's documents and heads once, one file per shard in COPY's text format.
 
         The queries escape their strings for that format, so nothing is quoted: several times
         faster than CSV for JSON documents, whose every quote CSV would double. Each merge stages
-        into a folder of its own, so shards of one chunk are stored while the next is merged.
+        into a folder of its own, so its shards are stored while other chunks are merged.
         """
-        staged = Path(work.parameters["folder"]) / f"staged-{len(work.stagings)}"
-        staged.mkdir()
-        work.stagings.append(staged)
         for name in ("heads", "versions"):
             duckdb_query(db, f"distill/staged_{name}", parameters).write_csv(
                 str(staged / name), header=False, sep="\t", quotechar="", escapechar="", na_rep="\\N",
                 partition_by=["shard"],
             )
+        counts = {shard: (profiles, signals) for shard, profiles, signals in run_duckdb(db, "distill/document_counts", {})}
         for shard in parameters["chunk"]:
-            work.staged[shard] = (staged, 0, 0)
-        for shard, profiles, signals in run_duckdb(db, "distill/document_counts", {}):
-            work.staged[shard] = (staged, profiles, signals)
+            work.staged[shard] = (staged, *counts.get(shard, (0, 0)))
 
     def _merge_and_store(
         self, db: duckdb.DuckDBPyConnection, distiller: Distiller, work: "RunState", chunks: list[list[int]]
     ) -> list[ShardReport]:
-        """Merges chunk after chunk while the shards of the chunks before are stored, a few at a
+        """Merges a few chunks at once while the shards of merged chunks are stored, a few at a
         time, each in its own transaction. A shard another run changed meanwhile is merged again
         and stored on its own at the end."""
         reports, changed = [], []
@@ -343,15 +346,20 @@ class DistillerResource(dg.ConfigurableResource):
                     dg.get_dagster_logger().info(f"{change}; merging the shard again")
                     changed.append(shard)
 
-        with ThreadPoolExecutor(max_workers=self.store_workers, thread_name_prefix="distill-store") as pool:
+        with (
+            ThreadPoolExecutor(max_workers=self.merge_workers, thread_name_prefix="distill-merge") as merging,
+            ThreadPoolExecutor(max_workers=self.store_workers, thread_name_prefix="distill-store") as storing,
+        ):
             try:
-                for chunk in chunks:
-                    work.llm.add(self._merge(db, distiller, work, chunk))
+                merges = [merging.submit(self._merge, db, distiller, work, chunk) for chunk in chunks]
+                for chunk, merge in zip(chunks, merges, strict=True):
+                    work.llm.add(merge.result())
                     collect(wait=False)
-                    stores.extend((shard, pool.submit(self._store_shard, work, shard)) for shard in chunk)
+                    stores.extend((shard, storing.submit(self._store_shard, work, shard)) for shard in chunk)
                 collect(wait=True)
             except BaseException:
-                pool.shutdown(cancel_futures=True)
+                merging.shutdown(cancel_futures=True)
+                storing.shutdown(cancel_futures=True)
                 raise
         for shard in changed:
             for attempt in range(2, MAX_SHARD_ATTEMPTS + 1):

@@ -1,5 +1,5 @@
 -- The local distiller (DuckDB): persona from the behaviour mix, travel style from cities and conversion, a templated summary.
-CREATE OR REPLACE TABLE interpretation AS
+CREATE OR REPLACE TEMP TABLE interpretation AS
 WITH shares AS (
     SELECT
         m.user_id,

@@ -1,5 +1,5 @@
 -- Decayed old plus new keyed evidence, the strongest entries per user and kind (DuckDB).
-CREATE OR REPLACE TABLE merged_keys AS
+CREATE OR REPLACE TEMP TABLE merged_keys AS
 WITH combined AS (
     SELECT n.user_id, n.kind, n.key, n.evidence * m.new_factor AS evidence
     FROM new_keys AS n JOIN merged_users AS m USING (user_id)

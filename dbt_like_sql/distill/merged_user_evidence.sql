@@ -1,5 +1,5 @@
 -- Old evidence decayed to the newer of the profile's day and this day, plus the new evidence (DuckDB); persona scores and LLM due-ness follow.
-CREATE OR REPLACE TABLE merged_users AS
+CREATE OR REPLACE TEMP TABLE merged_users AS
 WITH joined AS (
     SELECT
         n.*,

@@ -1,5 +1,5 @@
 -- Event-weighted evidence per user and key (interest topic, city, vibe) of a chunk of shards' new signals (each shard past its own watermark) (DuckDB).
-CREATE OR REPLACE TABLE new_keys AS
+CREATE OR REPLACE TEMP TABLE new_keys AS
 WITH weighted AS (
     SELECT
         user_id,

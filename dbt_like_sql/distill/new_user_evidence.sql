@@ -1,5 +1,5 @@
 -- Per-user evidence of a chunk of shards' new signals (each shard past its own watermark) (DuckDB): counts by type, hours, sessions, dwell, saved and booked items, recent chat.
-CREATE OR REPLACE TABLE new_users AS
+CREATE OR REPLACE TEMP TABLE new_users AS
 SELECT
     user_id,
     any_value(shard) AS shard,

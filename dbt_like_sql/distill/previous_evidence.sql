@@ -1,12 +1,16 @@
--- The current profiles of a shard's users parsed back into their evidence (DuckDB over `previous_docs`).
-CREATE OR REPLACE TABLE previous AS
+-- The current profiles of a chunk's users, streamed out of Postgres in COPY text format (columns of copy_current_profiles), parsed back into their evidence (DuckDB).
+-- Every field but the document is a number, a time or a fixed label; a stored JSON document has no raw tab or newline, so its only escapes are doubled backslashes.
+CREATE OR REPLACE TEMP TABLE previous AS
 SELECT
-    user_id,
+    doc.user_id,
     version,
     signals_since_llm,
     local_persona,
     llm_distilled_at,
-    from_json(profile, '{
+    doc
+FROM (
+    SELECT version, signals_since_llm, local_persona, llm_distilled_at, from_json(replace(profile, '\\', '\'), '{
+        "user_id": "VARCHAR",
         "evidence_day": "DATE",
         "signals_distilled": "BIGINT",
         "interests": [{"topic": "VARCHAR", "weight": "DOUBLE"}],
@@ -18,4 +22,9 @@ SELECT
         "saved_items": ["VARCHAR"],
         "booked_items": ["VARCHAR"]
     }') AS doc
-FROM previous_docs
+    FROM read_csv($path, header = false, auto_detect = false, delim = '\t', quote = '', escape = '',
+        nullstr = '\N', columns = {
+            'version': 'INTEGER', 'signals_since_llm': 'BIGINT', 'local_persona': 'VARCHAR',
+            'llm_distilled_at': 'TIMESTAMPTZ', 'profile': 'VARCHAR'
+        })
+)

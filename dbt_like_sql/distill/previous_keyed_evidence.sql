@@ -1,5 +1,5 @@
 -- The keyed evidence (interests, cities, vibes) of the current profiles of a shard's users, one row per entry (DuckDB).
-CREATE OR REPLACE TABLE previous_keys AS
+CREATE OR REPLACE TEMP TABLE previous_keys AS
 SELECT user_id, 'interest' AS kind, entry.topic AS key, entry.weight AS evidence
 FROM (SELECT user_id, unnest(doc.interests) AS entry FROM previous)
 UNION ALL

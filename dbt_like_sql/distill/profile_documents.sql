@@ -1,5 +1,5 @@
 -- Each updated user's new profile document (typed, see assets/profile_schema.py) and the head fields stored beside it (DuckDB).
-CREATE OR REPLACE TABLE documents AS
+CREATE OR REPLACE TEMP TABLE documents AS
 SELECT
     m.user_id,
     m.shard,
