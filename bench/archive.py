@@ -4,7 +4,8 @@
    fetch rows into Python, build an Arrow table from them, write Parquet.
 2. Retention of that day by partition drop vs the usual cleanup-job loop
    `DELETE ... WHERE id IN (SELECT id ... LIMIT 10000)` on the same rows in a plain table; and the
-   drop for days of growing size, to show it stays flat.
+   drop for days of growing size, to show how it grows. Both run as retention meets a day two
+   weeks old: out of shared buffers (server restarted) and of the page cache (files evicted).
 3. DuckDB over N days of archive (copies of the archived day under their own day= folders), warm:
    a one-week count by event type (day= pruning vs a received_at filter that cannot prune) and top
    cities by distinct users over all days.
@@ -89,8 +90,8 @@ def naive_export(postgres: PostgresResource, day: date, path: Path) -> float:
     return time.perf_counter() - started
 
 
-def delete_loop(postgres: PostgresResource, day: date) -> tuple[float, int]:
-    """The cleanup-job loop on a plain (unpartitioned) copy of the same rows, indexed like raw_signals."""
+def plain_copy(postgres: PostgresResource, day: date) -> None:
+    """The same rows in a plain (unpartitioned) table, indexed like raw_signals, as a cleanup job finds them."""
     with psycopg.connect(postgres.conninfo, autocommit=True) as conn:
         conn.execute("CREATE TABLE signals_plain (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, LIKE raw_signals)")
         conn.execute(
@@ -99,6 +100,11 @@ def delete_loop(postgres: PostgresResource, day: date) -> tuple[float, int]:
         conn.execute("CREATE INDEX ON signals_plain (user_id, received_at)")
         conn.execute("CREATE INDEX ON signals_plain (received_at)")
         conn.execute("VACUUM ANALYZE signals_plain")
+
+
+def delete_loop(postgres: PostgresResource, day: date) -> tuple[float, int]:
+    """The cleanup-job loop over the plain copy."""
+    with psycopg.connect(postgres.conninfo, autocommit=True) as conn:
         wal_before = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
         started = time.perf_counter()
         while conn.execute(
@@ -109,6 +115,25 @@ def delete_loop(postgres: PostgresResource, day: date) -> tuple[float, int]:
         seconds = time.perf_counter() - started
         wal = conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)", (wal_before,)).fetchone()[0]
     return seconds, int(wal)
+
+
+def age_out(server, postgres: PostgresResource) -> None:
+    """Puts the database in the state retention meets: a day leaves the hot window two weeks after
+    it was written, long out of shared buffers and the page cache. Restarts the server and drops the
+    database's files from the page cache."""
+    close_pools()
+    server.stop()
+    server.start()
+    with psycopg.connect(postgres.conninfo) as conn:
+        folder = Path(conn.execute("SHOW data_directory").fetchone()[0]) / conn.execute(
+            "SELECT 'base/' || oid FROM pg_database WHERE datname = current_database()"
+        ).fetchone()[0]
+    for path in [path for path in folder.iterdir() if path.is_file()]:
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(descriptor)
 
 
 def timed_retention(postgres: PostgresResource, store: ArchiveStore, day: date) -> dict[str, tuple[float, int]]:
@@ -206,10 +231,12 @@ def main() -> int:
                       archived.bytes / rows <= 45, "Postgres partition with indexes", round(postgres_bytes / rows),
                       round(postgres_bytes / archived.bytes, 1)))
 
+        plain_copy(postgres, main_day)
+        age_out(server, postgres)
         loop_seconds, loop_wal = delete_loop(postgres, main_day)
         drops = {day: timed_retention(postgres, store, day) for day in days}
         (drop_seconds, drop_wal), (ledger_seconds, ledger_wal) = drops[main_day]["drop"], drops[main_day]["ledger"]
-        print(f"## Retention of the {rows:,}-row day\n")
+        print(f"## Retention of the {rows:,}-row day, aged out of memory\n")
         print("| path | seconds | WAL MB |")
         print("|---|---:|---:|")
         print(f"| product: detach + drop the partition | {drop_seconds:.3f} | {drop_wal / 2**20:.1f} |")
