@@ -439,3 +439,17 @@ def test_run_metadata_tells_the_story(postgres):
     assert metadata["signals_in"] == 100 and metadata["profiles_updated"] == metadata["versions_written"] == 10
     assert metadata["signals_per_profile_update"] == 10.0 and metadata["llm_calls"] == 0
     assert metadata["day_users_distilled"] == 10 and metadata["seconds"] > 0
+
+
+def test_copy_out_streams_every_row_and_raises_a_failure_after_rows_were_sent(postgres, tmp_path):
+    rows = tmp_path / "rows.csv"
+    with postgres.connection() as conn:
+        user_profiles_module._copy_out(conn, "COPY (SELECT g, 'x' || g FROM generate_series(1, 50000) g) TO STDOUT", {}, rows)
+        assert rows.read_text().splitlines() == [f"{g}\tx{g}" for g in range(1, 50001)]
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            user_profiles_module._copy_out(
+                conn, "COPY (SELECT CASE WHEN g < 40000 THEN g ELSE 1 / (g - g) END FROM generate_series(1, 50000) g) TO STDOUT",
+                {}, rows,
+            )
+        conn.rollback()
+        assert conn.execute("SELECT 42").fetchone() == (42,)
