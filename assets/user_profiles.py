@@ -18,6 +18,7 @@ import select
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -216,12 +217,8 @@ class DistillerResource(dg.ConfigurableResource):
         if pending:
             with tempfile.TemporaryDirectory(prefix="distill-") as folder, self._duckdb(folder) as db:
                 work = RunState(day, run_id, self._parameters(day, run_id, folder), watermarks, horizon)
-                path = Path(folder) / "signals.csv"
-                self._export_signals(day, shard_count, pending, min(watermarks[s] for s in pending), horizon, path)
-                run_duckdb(db, "distill/load_day_signals", {"path": str(path)})
-                path.unlink()
-                counts = dict(run_duckdb(db, "distill/shard_signal_counts", {"watermarks": watermarks}))
-                for shard_report in self._merge_and_store(db, distiller, work, chunked(pending, counts, self.chunk_signals)):
+                chunks = self._pending_chunks(db, work, shard_count, pending, Path(folder))
+                for shard_report in self._merge_and_store(db, distiller, work, chunks):
                     report.add(shard_report)
                 report.llm = work.llm
         self._record_day(day, horizon, taken_at, run_id, report)
@@ -252,7 +249,7 @@ class DistillerResource(dg.ConfigurableResource):
         })
         for statement in (
             "distill/utc_session", "distill/quiet_session",
-            "distill/event_weight_macro", "distill/clean_key_macro", "distill/pg_text_macro",
+            "distill/event_weight_macro", "distill/clean_key_macro", "distill/pg_text_macro", "distill/create_day_signals",
         ):
             run_duckdb(db, statement, {})
         return db
@@ -277,12 +274,25 @@ class DistillerResource(dg.ConfigurableResource):
             raise RuntimeError(f"distill_watermarks of {day} are inconsistent: shard counts {sorted(counts)}, {len(rows)} rows")
         return counts.pop(), [mark for _, _, mark in rows]
 
-    def _export_signals(self, day: date, shards: int, shard_set: list[int], after: int, upto: int, path: Path) -> None:
-        with self.postgres.connection() as conn:
-            _copy_out(conn, load("distill/copy_day_signals"), {
-                "day": day, "shards": shards, "shard_set": shard_set, "after": after, "upto": upto,
-                "chat_chars": self.chat_chars,
-            }, path)
+    def _pending_chunks(
+        self, db: duckdb.DuckDBPyConnection, work: "RunState", shard_count: int, pending: list[int], folder: Path
+    ) -> Iterator[list[int]]:
+        """The pending shards in chunks of bounded size. With shards enough for every merge worker
+        in each half, the day's signals stream in by halves, so the first half's chunks are merged
+        while the second half is read."""
+        middle = (len(pending) + 1) // 2 if len(pending) >= 2 * self.merge_workers else len(pending)
+        for half in [half for half in (pending[:middle], pending[middle:]) if half]:
+            path = folder / "signals.csv"
+            with self.postgres.connection() as conn:
+                _copy_out(conn, load("distill/copy_day_signals"), {
+                    "day": work.day, "shards": shard_count, "shard_set": half,
+                    "after": min(work.watermarks[shard] for shard in half), "upto": work.horizon,
+                    "chat_chars": self.chat_chars,
+                }, path)
+            run_duckdb(db, "distill/load_day_signals", {"path": str(path)})
+            path.unlink()
+            counts = dict(run_duckdb(db, "distill/shard_signal_counts", {"watermarks": work.watermarks}))
+            yield from chunked(half, counts, self.chunk_signals)
 
     def _merge(self, db: duckdb.DuckDBPyConnection, distiller: Distiller, work: "RunState", chunk: list[int]) -> LlmReport:
         """Merges the chunk on a connection of its own and stages its documents for the store."""
@@ -331,7 +341,7 @@ class DistillerResource(dg.ConfigurableResource):
             work.staged[shard] = (staged, *counts.get(shard, (0, 0)))
 
     def _merge_and_store(
-        self, db: duckdb.DuckDBPyConnection, distiller: Distiller, work: "RunState", chunks: list[list[int]]
+        self, db: duckdb.DuckDBPyConnection, distiller: Distiller, work: "RunState", chunks: Iterator[list[int]]
     ) -> list[ShardReport]:
         """Merges a few chunks at once while the shards of merged chunks are stored, a few at a
         time, each in its own transaction. A shard another run changed meanwhile is merged again
@@ -353,8 +363,8 @@ class DistillerResource(dg.ConfigurableResource):
             ThreadPoolExecutor(max_workers=self.store_workers, thread_name_prefix="distill-store") as storing,
         ):
             try:
-                merges = [merging.submit(self._merge, db, distiller, work, chunk) for chunk in chunks]
-                for chunk, merge in zip(chunks, merges, strict=True):
+                merges = [(chunk, merging.submit(self._merge, db, distiller, work, chunk)) for chunk in chunks]
+                for chunk, merge in merges:
                     work.llm.add(merge.result())
                     collect(wait=False)
                     stores.extend((shard, storing.submit(self._store_shard, work, shard)) for shard in chunk)

@@ -2,8 +2,9 @@
 
 A fresh database on its own embedded server gets two receive days of synthetic signals for the
 same users (made in SQL, then vacuumed as autovacuum would have by the nightly run). The product path (local distiller) distills the first day with no
-profiles yet ("cold") and the second on top of them ("warm", the nightly case), each in a child
-process so its peak RSS is its own. The baseline is a per-user Python loop, one query per user,
+profiles yet ("cold") and the second on top of them ("warm", the nightly case; the first day's
+profiles vacuumed in between, as a day later they would be), each in a child process so its peak
+RSS is its own. The baseline is a per-user Python loop, one query per user,
 as a naive worker would write it, timed on a sample and extrapolated.
 
     python bench/distill.py            # 1M signals of 100K users per day
@@ -164,6 +165,8 @@ def main() -> int:
         print(f"generated 2 days x {signals:,} signals of {users:,} users in {made:.1f}s (then vacuumed)", flush=True)
 
         cold, cold_s, cold_rss = product_run(database_url, folder, days[0])
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(load("distill/vacuum_profiles"))
         warm, warm_s, warm_rss = product_run(database_url, folder, days[1])
         sample_s, sampled = baseline_run(postgres, days[1], args.sample)
         close_pools()

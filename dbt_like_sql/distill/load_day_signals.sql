@@ -1,5 +1,5 @@
--- Loads the run's pending signals from the CSV streamed out of Postgres (DuckDB; columns of copy_day_signals).
-CREATE OR REPLACE TABLE day_signals AS
+-- Appends one part of the run's pending signals, streamed out of Postgres as CSV, to day_signals (DuckDB).
+INSERT INTO day_signals
 SELECT * FROM read_csv($path, header = false, auto_detect = false, delim = ',', quote = '"', escape = '"',
     allow_quoted_nulls = false, columns = {
         'user_id': 'VARCHAR', 'shard': 'INTEGER', 'batch_id': 'BIGINT', 'event_type': 'VARCHAR',

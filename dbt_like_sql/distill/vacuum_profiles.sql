@@ -1,0 +1,2 @@
+-- Bench: the profiles written by one day's distillation, vacuumed and analysed as autovacuum has done by the next night.
+VACUUM ANALYZE user_profile_heads, user_profile_versions
