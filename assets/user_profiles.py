@@ -8,10 +8,11 @@ in ONE transaction. A killed run rolls back only its current shard; a re-run con
 day distills nothing new. A backfilled day has its own watermarks and decays its evidence to the
 profile's newer day, so nothing is counted twice and the order of days does not matter.
 
-The work is set-based: one COPY streams the day's pending rows into DuckDB, and each chunk of
-shards gets its features, merge, interpretation and documents in SQL (dbt_like_sql/distill/) on a
-DuckDB connection of its own, whose temporary tables no other chunk sees; so memory follows the
-chunk, not the day, and chunks are merged side by side while earlier ones are stored.
+The work is set-based: COPYs stream the day's pending rows into DuckDB (by halves of the
+shards, so merging starts before the day is read), and each chunk of shards gets its features,
+merge, interpretation and documents in SQL (dbt_like_sql/distill/) on a DuckDB connection of its
+own, whose temporary tables no other chunk sees; so memory follows the chunk, not the day, and
+chunks are merged side by side while earlier ones are stored.
 """
 
 import select
