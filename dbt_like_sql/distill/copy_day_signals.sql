@@ -15,8 +15,8 @@ COPY (
         CASE WHEN event_type = 'chat_message' THEN left(props->>'text', %(chat_chars)s) END AS chat_text,
         CASE WHEN event_type = 'chat_message' THEN occurred_at END AS chat_at
     FROM raw_signals
-    WHERE received_at >= %(day)s::date AT TIME ZONE 'UTC'
-      AND received_at < (%(day)s::date + 1) AT TIME ZONE 'UTC'
+    WHERE received_at >= %(day)s::date::timestamp AT TIME ZONE 'UTC'
+      AND received_at < (%(day)s::date + 1)::timestamp AT TIME ZONE 'UTC'
       AND batch_id > %(after)s
       AND batch_id <= %(upto)s
       AND mod(hashtextextended(user_id, 0) & 2147483647, %(shards)s) = ANY(%(shard_set)s)

@@ -6,8 +6,8 @@ users AS (
     SELECT DISTINCT s.user_id
     FROM raw_signals AS s
     JOIN marks AS m ON m.shard = mod(hashtextextended(s.user_id, 0) & 2147483647, m.shards)
-    WHERE s.received_at >= %(day)s::date AT TIME ZONE 'UTC'
-      AND s.received_at < (%(day)s::date + 1) AT TIME ZONE 'UTC'
+    WHERE s.received_at >= %(day)s::date::timestamp AT TIME ZONE 'UTC'
+      AND s.received_at < (%(day)s::date + 1)::timestamp AT TIME ZONE 'UTC'
       AND s.batch_id <= m.batch_id
 )
 SELECT

@@ -4,5 +4,5 @@ SELECT
     count(DISTINCT user_id) AS users,
     coalesce(pg_total_relation_size(to_regclass(%(partition)s)), 0) AS bytes
 FROM raw_signals
-WHERE received_at >= %(day)s::date AT TIME ZONE 'UTC'
-  AND received_at < (%(day)s::date + 1) AT TIME ZONE 'UTC'
+WHERE received_at >= %(day)s::date::timestamp AT TIME ZONE 'UTC'
+  AND received_at < (%(day)s::date + 1)::timestamp AT TIME ZONE 'UTC'
