@@ -287,7 +287,7 @@ class DistillerResource(dg.ConfigurableResource):
         in each half, the day's signals stream in by halves, so the first half's chunks are merged
         while the second half is read."""
         middle = (len(pending) + 1) // 2 if len(pending) >= 2 * self.merge_workers else len(pending)
-        for half in [half for half in (pending[:middle], pending[middle:]) if half]:
+        for number, half in enumerate([half for half in (pending[:middle], pending[middle:]) if half]):
             path = folder / "signals.csv"
             with self.postgres.connection() as conn:
                 _copy_out(conn, load("distill/copy_day_signals"), {
@@ -295,7 +295,11 @@ class DistillerResource(dg.ConfigurableResource):
                     "after": min(work.watermarks[shard] for shard in half), "upto": work.horizon,
                     "chat_chars": self.chat_chars,
                 }, path)
+            if number == 0:
+                # Nothing is merged yet while the first half loads, so the load may use every core.
+                run_duckdb(db, "distill/all_threads", {})
             run_duckdb(db, "distill/load_day_signals", {"path": str(path)})
+            run_duckdb(db, "distill/one_thread", {})
             path.unlink()
             counts = dict(run_duckdb(db, "distill/shard_signal_counts", {"watermarks": work.watermarks}))
             yield from chunked(half, counts, self.chunk_signals, self.merge_workers)

@@ -1,0 +1,2 @@
+-- DuckDB: every core, while a load has the machine to itself.
+RESET threads
