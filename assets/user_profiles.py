@@ -499,7 +499,7 @@ def _copy_out(conn: psycopg.Connection, statement: str, parameters: dict[str, An
     million small rows took twice as long as this loop.
     """
     pgconn = conn.pgconn
-    with path.open("wb") as out, conn.cursor().copy(statement, parameters):
+    with path.open("wb", buffering=COPY_BLOCK_BYTES) as out, conn.cursor().copy(statement, parameters):
         while True:
             size, row = pgconn.get_copy_data(1)
             if size > 0:
