@@ -249,12 +249,12 @@ class DistillerResource(dg.ConfigurableResource):
             "memory_limit": self.duckdb_memory_limit,
             "temp_directory": str(Path(folder) / "spill"),
             "preserve_insertion_order": False,
-            # Parallelism comes from merging chunks side by side; a chunk's tables are too small
-            # for a multi-threaded plan to pay for itself (it cost a tenth more CPU).
-            "threads": 1,
         })
+        # Parallelism comes from merging chunks side by side; a chunk's tables are too small for a
+        # multi-threaded plan to pay for itself (it cost a tenth more CPU). Only the first load of a
+        # day widens it for a moment (_pending_chunks).
         for statement in (
-            "distill/utc_session", "distill/quiet_session",
+            "distill/one_thread", "distill/utc_session", "distill/quiet_session",
             "distill/event_weight_macro", "distill/clean_key_macro", "distill/pg_text_macro", "distill/create_day_signals",
         ):
             run_duckdb(db, statement, {})
