@@ -6,7 +6,9 @@ profiles yet ("cold") and the second on top of them ("warm", the nightly case; t
 profiles vacuumed in between, as a day later they would be), each in a child process so its peak
 RSS is its own. The warm day runs several times, each on its own copy of the database as the cold
 day left it, and the median run is the figure: this VM's speed drifts by a fifth or more within
-minutes, so one run says little. The baseline is a per-user Python loop, one query per user,
+minutes, so one run says little. Before each warm run a fixed reference workload (DuckDB and
+Postgres, one thread each) is timed, so each run can be read against the machine's speed at
+that moment. The baseline is a per-user Python loop, one query per user,
 as a naive worker would write it, timed on a sample and extrapolated.
 
     python bench/distill.py            # 1M signals of 100K users per day
@@ -25,6 +27,7 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import psycopg
 from psycopg import sql
 
@@ -83,6 +86,16 @@ def product_run(database_url: str, home: str, day: date) -> tuple[dict, float, f
 def median_run(runs: list[tuple[dict, float, float]]) -> tuple[dict, float, float]:
     """The run of median seconds; of an even count, the slower of the middle two."""
     return sorted(runs, key=lambda run: run[0]["seconds"])[len(runs) // 2]
+
+
+def machine_reference(database_url: str) -> float:
+    """Seconds of a fixed CPU-bound workload, one thread in DuckDB and one Postgres backend: the machine's speed now."""
+    started = time.perf_counter()
+    with duckdb.connect(config={"threads": 1}) as db:
+        db.execute(load("distill/machine_reference_duckdb")).fetchall()
+    with psycopg.connect(database_url) as conn:
+        conn.execute(load("distill/machine_reference_postgres")).fetchall()
+    return time.perf_counter() - started
 
 
 def copy_database(server, source: str, name: str) -> str:
@@ -188,7 +201,10 @@ def main() -> int:
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(load("distill/vacuum_profiles"))
         warm_urls = [database_url] + [copy_database(server, "bench_distill", f"bench_distill_{run}") for run in range(2, args.repeats + 1)]
-        warm_runs = [product_run(url, folder, days[1]) for url in warm_urls]
+        references, warm_runs = [], []
+        for url in warm_urls:
+            references.append(machine_reference(url))
+            warm_runs.append(product_run(url, folder, days[1]))
         sample_s, sampled = baseline_run(postgres, days[1], args.sample)
         close_pools()
         server.cleanup()
@@ -210,6 +226,9 @@ def main() -> int:
     seconds = [run[0]["seconds"] for run in warm_runs]
     print(f"warm day runs: {', '.join(f'{second:.2f}' for second in seconds)} s, "
           f"{sum(second <= TARGET_SECONDS for second in seconds)} of {len(seconds)} within {TARGET_SECONDS:.0f} s")
+    print(f"machine reference before each run: {', '.join(f'{second:.3f}' for second in references)} s "
+          f"(slowest / fastest {max(references) / min(references):.2f}); "
+          f"run / reference: {', '.join(f'{run / ref:.1f}' for run, ref in zip(seconds, references, strict=True))}")
     print(f"\nproduct vs baseline on the warm day: {baseline_total / warm['seconds']:.0f}x faster")
     llm_calls_per_1000 = -(-warm["llm_due_users"] // USERS_PER_REQUEST) * 1000 / warm["signals_in"]
     print(f"signals per profile update: {warm['signals_per_profile_update']}; "
