@@ -244,6 +244,9 @@ def main() -> int:
                   target, warm["seconds"] <= TARGET_SECONDS,
                   f"per-user loop, {sampled:,} users timed, extrapolated", round(baseline_total, 1),
                   round(baseline_total / warm["seconds"], 1)))
+    reference = sorted(references)[len(references) // 2]
+    record(Figure("distill", f"machine reference workload before each warm run (median of {len(references)}; "
+                  f"the warm day took {warm['seconds'] / reference:.1f} of them)", round(reference, 3), "s"))
     record(Figure("distill", f"cold day (no profiles yet), {size}", round(cold["seconds"], 2), "s",
                   target, cold["seconds"] <= TARGET_SECONDS))
     record(Figure("distill", "peak RSS, cold and warm day", round(peak), "MB", f"< {TARGET_RSS_MB} MB", peak < TARGET_RSS_MB))
