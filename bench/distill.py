@@ -11,6 +11,11 @@ Postgres, one thread each) is timed, so each run can be read against the machine
 that moment. The baseline is a per-user Python loop, one query per user,
 as a naive worker would write it, timed on a sample and extrapolated.
 
+The LLM economy is measured on the demo's workload (`make demo`'s week: Zipf-active users, so
+some build up enough evidence for a reading): each day ingested and distilled with the Gemini
+provider, whose model is stood in for in-process, so due users are read and their counters reset
+as in production, with no network.
+
     python bench/distill.py            # 1M signals of 100K users per day
     python bench/distill.py --quick    # 50K signals of 5K users
     python bench/distill.py --repeats 5
@@ -35,9 +40,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from results import Figure, record
 
-from assets.profile_schema import EVENT_TYPES, PERSONAS, validate_profile
+from assets.distillers import Distiller, GeminiDistiller, LlmReport
+from assets.ingestion import SignalIngestor
+from assets.profile_schema import EVENT_TYPES, PERSONAS, TRAVEL_STYLES, validate_profile
 from assets.user_profiles import DistillerResource
-from resources.gemini import GeminiResource
+from orchestration.demo import DEMO
+from orchestration.synthetic import iter_signal_batches
+from resources.gemini import GeminiResource, GenerationResult
 from resources.postgres import PostgresResource, close_pools, embedded_server
 from resources.sql import load
 
@@ -45,7 +54,7 @@ DAY = date(2026, 11, 2)
 BATCH_ROWS = 1000
 TARGET_SECONDS = 8.0
 TARGET_RSS_MB = 1536
-USERS_PER_REQUEST = DistillerResource.model_fields["users_per_request"].default
+GEMINI = GeminiResource()
 WEIGHTS = {"book": 8.0, "save": 4.0, "click": 2.0, "view": 1.0, "dwell": 1.0, "search": 0.5, "chat_message": 0.5, "scroll": 0.25}
 
 
@@ -105,6 +114,53 @@ def copy_database(server, source: str, name: str) -> str:
         admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
             sql.Identifier(name), sql.Identifier(source)))
     return server.get_uri(database=name)
+
+
+class StandInModel:
+    """Stands in for Gemini: reads every user of a request from their own behaviour (the top persona
+    score), with tokens estimated from the request's size, so the distiller's economy runs as in
+    production."""
+
+    enabled = True
+
+    def generate_json(self, *, instruction, user_data, response_schema, validate=None, budget=None) -> GenerationResult:
+        users = user_data["users"]
+        readings = [
+            {"ref": user["ref"], "persona": max(user["behaviour"]["persona_scores"].items(), key=lambda item: item[1])[0],
+             "travel_style": TRAVEL_STYLES[0], "summary": "Reads travel ideas and plans ahead.", "tags": []}
+            for user in users
+        ]
+        data = {"users": readings}
+        validate(data)
+        input_tokens = len(instruction) // 4 + len(json.dumps(user_data)) // 4
+        output_tokens = len(json.dumps(data)) // 4
+        cost = (input_tokens * GEMINI.input_price_per_1m_usd + output_tokens * GEMINI.output_price_per_1m_usd) / 1e6
+        return GenerationResult(data, None, "", "stand-in", 1, input_tokens, output_tokens, 0.0, cost)
+
+
+class StandInGeminiDistiller(DistillerResource):
+    def distiller(self) -> Distiller:
+        return GeminiDistiller(StandInModel(), self.postgres, self.users_per_request, self.injection_canaries)
+
+
+def demo_llm_economy(server, home: str) -> tuple[int, LlmReport]:
+    """The demo's week ingested and distilled day by day with the stood-in Gemini provider: signals and the LLM's spend."""
+    close_pools()
+    with psycopg.connect(server.get_uri(), autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier("bench_demo_economy")))
+    postgres = PostgresResource(database_url=server.get_uri(database="bench_demo_economy"), home=home)
+    ingestor = SignalIngestor(postgres=postgres)
+    days = [DAY - timedelta(days=DEMO.days - offset) for offset in range(DEMO.days)]
+    for batch in iter_signal_batches(days, DEMO.users, DEMO.signals_per_day, DEMO.seed, DEMO.bad_share, DEMO.duplicate_share):
+        ingestor.ingest_ndjson(batch.payload, source=batch.file_name, received_at=batch.received_at)
+    distiller = StandInGeminiDistiller(postgres=postgres, gemini=GeminiResource())
+    signals, llm = 0, LlmReport()
+    for day in days:
+        report = distiller.distill_day(day, run_id="bench-economy")
+        signals += report.signals
+        llm.add(report.llm)
+    close_pools()
+    return signals, llm
 
 
 def naive_profile(conn: psycopg.Connection, user_id: str, day: date, half_life_days: float = 30.0) -> None:
@@ -206,6 +262,7 @@ def main() -> int:
             references.append(machine_reference(url))
             warm_runs.append(product_run(url, folder, days[1]))
         sample_s, sampled = baseline_run(postgres, days[1], args.sample)
+        economy_signals, economy = demo_llm_economy(server, folder)
         close_pools()
         server.cleanup()
 
@@ -230,10 +287,13 @@ def main() -> int:
           f"(slowest / fastest {max(references) / min(references):.2f}); "
           f"run / reference: {', '.join(f'{run / ref:.1f}' for run, ref in zip(seconds, references, strict=True))}")
     print(f"\nproduct vs baseline on the warm day: {baseline_total / warm['seconds']:.0f}x faster")
-    llm_calls_per_1000 = -(-warm["llm_due_users"] // USERS_PER_REQUEST) * 1000 / warm["signals_in"]
-    print(f"signals per profile update: {warm['signals_per_profile_update']}; "
-          f"LLM-due users on the warm day: {warm['llm_due_users']} "
-          f"(LLM calls per 1,000 signals with the Gemini provider: {llm_calls_per_1000:.3f})")
+    print(f"signals per profile update: {warm['signals_per_profile_update']}")
+    llm_calls_per_1000 = economy.calls * 1000 / economy_signals
+    print(f"LLM economy on the demo workload ({DEMO.days} days x {DEMO.signals_per_day:,} signals of {DEMO.users:,} users; "
+          f"Gemini provider, its model stood in for): {economy.calls} calls reading {economy.users_read} users for "
+          f"{economy_signals:,} signals = {llm_calls_per_1000:.3f} calls per 1,000 signals (target <= 1); "
+          f"~{economy.input_tokens + economy.output_tokens:,} tokens, est. ${economy.cost_usd * 1000 / economy_signals:.5f} "
+          f"per 1,000 signals; fallbacks: {dict(economy.fallbacks) or 'none'}")
     worst = max(cold["seconds"], warm["seconds"])
     peak = max(cold_rss, warm_rss)
     print(f"target <= {TARGET_SECONDS:.0f} s: {'met' if worst <= TARGET_SECONDS else 'MISSED'} ({worst:.2f} s); "
@@ -250,8 +310,8 @@ def main() -> int:
     record(Figure("distill", f"cold day (no profiles yet), {size}", round(cold["seconds"], 2), "s",
                   target, cold["seconds"] <= TARGET_SECONDS))
     record(Figure("distill", "peak RSS, cold and warm day", round(peak), "MB", f"< {TARGET_RSS_MB} MB", peak < TARGET_RSS_MB))
-    record(Figure("distill", "LLM calls per 1,000 signals (Gemini provider), warm day", round(llm_calls_per_1000, 3), "calls",
-                  "<= 1", llm_calls_per_1000 <= 1))
+    record(Figure("distill", f"LLM calls per 1,000 signals, the demo workload ({DEMO.days} days, Gemini provider)",
+                  round(llm_calls_per_1000, 3), "calls", "<= 1", llm_calls_per_1000 <= 1))
     return 0
 
 

@@ -4,6 +4,7 @@ import argparse
 import json
 import os
 import time
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
@@ -18,6 +19,21 @@ from orchestration.synthetic import generate_landing_files
 from orchestration.wiring import built_resources
 from resources.sql import load
 
+
+@dataclass(frozen=True)
+class DemoWorkload:
+    """The synthetic week `make demo` runs, which bench/distill.py also measures the LLM economy on."""
+
+    days: int = 7
+    users: int = 2_000
+    signals_per_day: int = 20_000
+    seed: int = 7
+    bad_share: float = 0.01
+    duplicate_share: float = 0.02
+
+
+DEMO = DemoWorkload()
+
 # Each day is first ingested from the landing folder, then goes through the nightly lifecycle.
 DEMO_JOBS = ("ingest_job", "nightly_lifecycle_job")
 EXAMPLE_PROFILES = 3
@@ -27,12 +43,14 @@ QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
     demo = subparsers.add_parser("demo", help="generate a synthetic week and run the whole lifecycle through Dagster")
-    demo.add_argument("--days", type=int, default=7, help="days of signals, ending yesterday (UTC)")
-    demo.add_argument("--users", type=int, default=2_000)
-    demo.add_argument("--signals-per-day", type=int, default=20_000)
-    demo.add_argument("--seed", type=int, default=7)
-    demo.add_argument("--bad-share", type=float, default=0.01, help="share of malformed rows to show quarantine")
-    demo.add_argument("--duplicate-share", type=float, default=0.02, help="share of re-sent rows to show dedup")
+    demo.add_argument("--days", type=int, default=DEMO.days, help="days of signals, ending yesterday (UTC)")
+    demo.add_argument("--users", type=int, default=DEMO.users)
+    demo.add_argument("--signals-per-day", type=int, default=DEMO.signals_per_day)
+    demo.add_argument("--seed", type=int, default=DEMO.seed)
+    demo.add_argument("--bad-share", type=float, default=DEMO.bad_share, help="share of malformed rows to show quarantine")
+    demo.add_argument(
+        "--duplicate-share", type=float, default=DEMO.duplicate_share, help="share of re-sent rows to show dedup"
+    )
     demo.set_defaults(handler=run_demo)
 
 
