@@ -261,6 +261,9 @@ def main() -> int:
         for url in warm_urls:
             references.append(machine_reference(url))
             warm_runs.append(product_run(url, folder, days[1]))
+            # Done now, autovacuum's pass over what the run wrote would land in a later run.
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(load("distill/vacuum_profiles"))
         sample_s, sampled = baseline_run(postgres, days[1], args.sample)
         economy_signals, economy = demo_llm_economy(server, folder)
         close_pools()
