@@ -34,6 +34,8 @@ from resources.postgres import PostgresResource
 from resources.sql import load, statement
 
 EVENT_TYPES = ("view", "click", "scroll", "dwell", "search", "save", "book", "chat_message")
+# The longest id (user, session, item) or city accepted; a profile keeps its user_id as ingested.
+MAX_ID_CHARS = 256
 SIGNAL_COLUMNS = (
     "event_id", "user_id", "session_id", "event_type", "occurred_at",
     "received_at", "city", "item_id", "dwell_ms", "props", "batch_id",
@@ -96,7 +98,7 @@ class SignalIngestor(dg.ConfigurableResource):
     event_types: list[str] = Field(default_factory=lambda: list(EVENT_TYPES))
     max_line_bytes: int = Field(default=64 * 1024, description="Larger signals are quarantined.")
     max_json_depth: int = 32
-    max_id_length: int = 256
+    max_id_length: int = Field(default=MAX_ID_CHARS, ge=1, le=MAX_ID_CHARS, description="Longer ids are quarantined.")
     future_tolerance_hours: int = Field(default=24, description="How far occurred_at may run ahead of receipt.")
     oldest_occurred_at: str = Field(default="2000-01-01T00:00:00+00:00", description="Earlier occurred_at is quarantined.")
     max_signals_per_user_per_day: int | None = Field(

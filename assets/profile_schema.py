@@ -1,8 +1,8 @@
 """The user profile document: its JSON Schema (the contract with the product) and its validation.
 
 A profile is small (about 1 KB), self-contained (it holds the decayed evidence the next merge
-starts from) and safe to show: every string in it is capped and free of markup and control
-characters. A `weight` is decayed, event-weighted evidence (a signal counts less as it ages, a
+starts from) and safe to show: every string it derives from behaviour or a model is capped and free
+of markup and control characters; the user_id is the product's own key, kept as ingested. A `weight` is decayed, event-weighted evidence (a signal counts less as it ages, a
 booking more than a view); divide by a list's total for shares. `scores` sum to 1.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import fastjsonschema
 
-from assets.ingestion import EVENT_TYPES
+from assets.ingestion import EVENT_TYPES, MAX_ID_CHARS
 
 SCHEMA_VERSION = 1
 PERSONAS = ("dreamer", "planner", "decider", "researcher", "conversationalist")
@@ -62,7 +62,10 @@ PROFILE_SCHEMA: dict[str, Any] = {
     ],
     "properties": {
         "schema": {"const": SCHEMA_VERSION, "description": "Version of this document's schema."},
-        "user_id": _key,
+        "user_id": {
+            "type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS,
+            "description": "The product's own id, exactly as ingested: escape it where it is shown.",
+        },
         "version": {"type": "integer", "minimum": 1, "description": "Grows by one with every stored change."},
         "updated_at": {"type": "string", "format": "date-time", "pattern": r"^\d{4}-\d\d-\d\dT"},
         "evidence_day": {

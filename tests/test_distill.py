@@ -1,7 +1,10 @@
 """Distillation into versioned profiles: behaviour, exactly-once under re-runs, kills and backfills, checks."""
 
 import json
+import os
 import random
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -27,6 +30,7 @@ from assets.user_profiles import (
 from orchestration.profile_cli import get_profile, profile_history, rollback_profile
 from resources.gemini import GeminiResource
 from resources.postgres import PostgresResource, close_pools
+from resources.sql import load
 
 DAY = date(2026, 3, 1)
 CITIES = ["Lisbon", "Porto", "Paris", "Kyoto", "Austin", "Bali"]
@@ -164,6 +168,15 @@ def test_hostile_keys_are_cleaned_and_capped(postgres):
     assert profile["vibe"] == {"label": None, "scores": []} and len(profile["booked_items"][0]) == 80
 
 
+def test_every_user_id_ingestion_accepts_gets_a_valid_profile(postgres):
+    users = ["<b>bold</b>", "tab\there\x07 and\nnewline", "x" * 256, "'; DROP TABLE user_profiles; --", "\\N"]
+    ingest(postgres, [signal(user, "save") for user in users])
+    report = make_distiller(postgres).distill_day(DAY)
+    assert report.profiles_updated == len(users)
+    assert [get_profile(postgres, user)["user_id"] for user in users] == users
+    assert check_profiles_validate(postgres, DAY).passed
+
+
 def test_quotes_and_backslashes_survive_every_round_trip(postgres):
     user, city = 'o\'brien "the" \\ traveller', 'Rio "de" Jan\\eiro, \\N'
     distiller = make_distiller(postgres)
@@ -195,7 +208,9 @@ def test_a_second_run_distills_nothing_and_changes_nothing(postgres):
 
 
 def test_signals_arriving_between_runs_are_distilled_once(postgres, other_postgres):
-    batches = [mixed(seed, users=20, count=120) for seed in range(3)]
+    # Five cities stay within the kept top entries, and sessions s0-s3 span the runs: the profiles
+    # of three intra-day runs must be those of one run at the end of the day.
+    batches = [mixed(seed, users=20, count=120, cities=CITIES[:5]) for seed in range(3)]
     intraday = make_distiller(postgres)
     for hour, batch in zip((8, 12, 16), batches, strict=True):
         ingest(postgres, batch, hour=hour)
@@ -206,12 +221,12 @@ def test_signals_arriving_between_runs_are_distilled_once(postgres, other_postgr
 
     mine, theirs = profile_state(postgres), profile_state(other_postgres)
     assert mine["days"][0][1] == theirs["days"][0][1] == 360
-    assert {user: doc["signals_distilled"] for user, (_, doc) in mine["current"].items()} == {
-        user: doc["signals_distilled"] for user, (_, doc) in theirs["current"].items()
-    }
-    assert {user: doc["engagement"] for user, (_, doc) in mine["current"].items()} == {
-        user: doc["engagement"] for user, (_, doc) in theirs["current"].items()
-    }
+
+    def without_version(state: dict) -> dict:
+        return {user: {k: v for k, v in doc.items() if k != "version"} for user, (_, doc) in state["current"].items()}
+
+    assert without_version(mine) == without_version(theirs)
+    assert max(doc["activity"]["sessions"] for doc in without_version(mine).values()) <= 4
 
 
 def test_a_run_killed_half_way_then_rerun_equals_one_clean_run(postgres, other_postgres, monkeypatch):
@@ -220,26 +235,62 @@ def test_a_run_killed_half_way_then_rerun_equals_one_clean_run(postgres, other_p
             ingest(target, mixed(seed, users=40, count=300), hour=9 + seed)
     make_distiller(other_postgres).distill_day(DAY)
 
-    real_store = user_profiles_module.store_profiles
-    stored: list[int] = []
+    real_copy_files = user_profiles_module._copy_files
+    versions_copied: list[str] = []
 
-    def killed_after_two_shards(conn, work, shard, versions_kept):
-        if len(stored) == 2:
-            raise KeyboardInterrupt("worker killed")
-        stored.append(shard)
-        return real_store(conn, work, shard, versions_kept)
+    def killed_inside_the_third_shard(conn, folder, copy_statement):
+        # The shard's heads have moved in its transaction when its versions are written: die there.
+        if copy_statement == load("distill/copy_profile_versions"):
+            if len(versions_copied) == 2:
+                raise KeyboardInterrupt("worker killed half-way through a shard")
+            versions_copied.append(str(folder))
+        return real_copy_files(conn, folder, copy_statement)
 
-    monkeypatch.setattr(user_profiles_module, "store_profiles", killed_after_two_shards)
+    monkeypatch.setattr(user_profiles_module, "_copy_files", killed_inside_the_third_shard)
     with pytest.raises(KeyboardInterrupt):
         make_distiller(postgres).distill_day(DAY)
     with postgres.connection() as conn:
         advanced = conn.execute("SELECT count(*) FROM distill_watermarks WHERE batch_id > 0").fetchone()[0]
-    assert advanced == 2
-    monkeypatch.setattr(user_profiles_module, "store_profiles", real_store)
+        heads_without_their_version = conn.execute(
+            "SELECT count(*) FROM user_profile_heads AS h LEFT JOIN user_profile_versions AS v USING (user_id, version) "
+            "WHERE v.user_id IS NULL"
+        ).fetchone()[0]
+    assert (advanced, heads_without_their_version) == (2, 0)
+    monkeypatch.setattr(user_profiles_module, "_copy_files", real_copy_files)
 
     resumed = make_distiller(postgres).distill_day(DAY)
 
     assert (resumed.shards_already_done, resumed.shards_distilled) == (2, 2)
+    assert profile_state(postgres) == profile_state(other_postgres)
+
+
+def test_profiles_another_run_changed_during_the_merge_are_merged_again(postgres, other_postgres, monkeypatch):
+    yesterday = DAY - timedelta(days=1)
+    for target in (postgres, other_postgres):
+        ingest(target, mixed(1, users=20, count=150, day=yesterday, cities=CITIES[:5]), day=yesterday)
+        ingest(target, mixed(2, users=20, count=150, cities=CITIES[:5]))
+    in_sequence = make_distiller(other_postgres)
+    in_sequence.distill_day(yesterday)
+    in_sequence.distill_day(DAY)
+
+    real_merge = DistillerResource._merge_on
+    merged: list[list[int]] = []
+
+    def merge_while_yesterday_is_distilled(self, db, distiller, work, chunk):
+        documents = real_merge(self, db, distiller, work, chunk)
+        if work.day == DAY:
+            if not merged:
+                # Another run (yesterday's, say the nightly job) writes the same users' profiles first.
+                make_distiller(postgres).distill_day(yesterday)
+            merged.append(chunk)
+        return documents
+
+    monkeypatch.setattr(DistillerResource, "_merge_on", merge_while_yesterday_is_distilled)
+    # One merge at a time: the first half's chunk is merged before yesterday's run, the second after it.
+    report = make_distiller(postgres, merge_workers=1).distill_day(DAY)
+
+    assert merged == [[0, 1], [2, 3], [0], [1]]
+    assert (report.shards_distilled, report.signals) == (4, 150)
     assert profile_state(postgres) == profile_state(other_postgres)
 
 
@@ -322,14 +373,36 @@ def test_a_day_keeps_its_first_shard_count(postgres):
     assert (report.shards, report.signals) == (4, 50)
 
 
-def test_shard_subsets_fan_a_day_out(postgres):
+def test_parts_of_a_day_take_disjoint_shards(postgres):
     ingest(postgres, mixed(1, users=30, count=200))
     distiller = make_distiller(postgres)
-    first = distiller.distill_day(DAY, shard_set=[0, 1])
-    second = distiller.distill_day(DAY, shard_set=[2, 3])
+    first = distiller.distill_day(DAY, part=(0, 2))
+    second = distiller.distill_day(DAY, part=(1, 2))
     assert 0 < first.signals < 200 and first.signals + second.signals == 200
+    assert (first.shards_distilled, second.shards_distilled) == (2, 2)
     assert (first.complete, second.complete) == (False, True)
     assert distiller.distill_day(DAY).signals == 0
+    with pytest.raises(ValueError, match="holds none of the 4 shards"):
+        distiller.distill_day(DAY, part=(5, 8))
+
+
+def test_a_day_fans_out_over_processes_as_one_run(postgres, other_postgres, database_url, tmp_path):
+    for target in (postgres, other_postgres):
+        ingest(target, mixed(1, users=60, count=400, cities=CITIES[:5]))
+    environment = {**os.environ, "DATABASE_URL": database_url, "DISTILLERY_HOME": str(tmp_path / "home")}
+    command = [sys.executable, "-m", "orchestration.cli", "distill", DAY.isoformat(), "--part"]
+    processes = [
+        subprocess.Popen([*command, f"{k}/2"], env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for k in range(2)
+    ]
+    outputs = [process.communicate(timeout=120)[0] for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], outputs
+    assert all(f"part {k}/2 of {DAY}" in out and "8 shards distilled" in out for k, out in enumerate(outputs))
+
+    make_distiller(other_postgres, shards=16).distill_day(DAY)
+    mine, theirs = profile_state(postgres), profile_state(other_postgres)
+    assert mine["current"] == theirs["current"] and len(mine["current"]) > 50
+    assert [mark[:3] for mark in mine["watermarks"]] == [mark[:3] for mark in theirs["watermarks"]]
 
 
 def test_a_day_is_complete_only_after_a_run_once_it_closed(postgres):
@@ -432,6 +505,18 @@ def test_llm_bound_check_fails_when_calls_outgrow_the_signals(postgres):
             )
     result = check_llm_calls(postgres, DAY, bound_per_1k=1.0)
     assert not result.passed and result.metadata["llm_calls_per_1k_signals"].value == 1.5
+
+
+def test_llm_bound_check_fails_for_a_call_on_a_day_with_no_signals(postgres):
+    quiet_day = DAY + timedelta(days=1)
+    assert check_llm_calls(postgres, quiet_day, bound_per_1k=1.0).passed
+    with postgres.connection() as conn:
+        conn.execute(
+            "INSERT INTO llm_usage (day, model, users, attempts, input_tokens, output_tokens, cost_usd) "
+            "VALUES (%s, 'gemini-2.5-flash', '{u_001}', 1, 900, 100, 0.001)", (quiet_day,)
+        )
+    result = check_llm_calls(postgres, quiet_day, bound_per_1k=1.0)
+    assert not result.passed and result.metadata["llm_calls"].value == 1 and result.metadata["signals"].value == 0
 
 
 def test_canary_check_fails_when_an_injection_phrase_is_stored(postgres):

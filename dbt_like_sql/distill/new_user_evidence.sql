@@ -4,7 +4,8 @@ SELECT
     user_id,
     any_value(shard) AS shard,
     count(*) AS signals,
-    count(DISTINCT session_id) AS sessions,
+    -- Sessions not already counted by an earlier run of the day (copy_day_signals).
+    count(DISTINCT new_session_id) AS sessions,
     coalesce(sum(dwell_ms), 0) / 1000.0 AS dwell_seconds,
     {
         'view': count_if(event_type = 'view'),

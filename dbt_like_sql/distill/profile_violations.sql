@@ -3,6 +3,7 @@ WITH rules AS (
     SELECT
         user_id,
         CASE
+            WHEN doc.user_id IS NULL OR length(doc.user_id) NOT BETWEEN 1 AND $max_id_chars THEN 'user_id is empty or too long'
             WHEN doc.version < 1 OR doc.signals_distilled < 0 THEN 'version or signals_distilled below range'
             WHEN doc.distiller NOT IN ('local', 'gemini') THEN 'unknown distiller'
             WHEN NOT list_contains($personas, doc.persona.label) THEN 'unknown persona label'
