@@ -228,7 +228,7 @@ class GeminiDistiller:
                 {"since": today, "users": [c["user_id"] for c in candidates]},
             ).fetchall())
         allowed = [c for c in candidates if spent.get(c["user_id"], 0) < self.user_daily_token_budget]
-        report.fallbacks["user_budget_exhausted"] += len(candidates) - len(allowed)
+        report.fallbacks[FallbackReason.USER_BUDGET_EXHAUSTED.value] += len(candidates) - len(allowed)
         return allowed
 
     def _read(self, group: list[dict], work: ChunkContext, report: LlmReport) -> tuple[list[dict], bool]:

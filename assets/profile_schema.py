@@ -104,6 +104,11 @@ PROFILE_SCHEMA: dict[str, Any] = {
             "Item categories (props.category, else the item_id prefix) weighted book > save > click > view.",
         ),
         "cities": _weighted_list("city", MAX_CITIES, "Cities the user engages with, weighted like interests."),
+        "items": _weighted_list(
+            "item", MAX_ITEMS,
+            "The items (props.item_id) the user engages with most, weighted like interests; absent from "
+            "profiles written before items were kept.",
+        ),
         "travel_style": {"enum": list(TRAVEL_STYLES)},
         "activity": {
             "type": "object",

@@ -168,7 +168,7 @@ def naive_profile(conn: psycopg.Connection, user_id: str, day: date, half_life_d
     rows = conn.execute(load("distill/naive_user_signals"), {"user_id": user_id, "day": day}).fetchall()
     current = conn.execute(load("distill/current_profile"), {"user_id": user_id}).fetchone()
     previous = json.loads(current[1]) if current else None
-    engagement, topics, cities, vibes = Counter(), Counter(), Counter(), Counter()
+    engagement, topics, cities, vibes, items = Counter(), Counter(), Counter(), Counter(), Counter()
     hours, sessions, dwell = [0.0] * 24, set(), 0.0
     for event_type, session, hour, city, item, dwell_ms, vibe in rows:
         weight = WEIGHTS[event_type]
@@ -177,6 +177,7 @@ def naive_profile(conn: psycopg.Connection, user_id: str, day: date, half_life_d
         sessions.add(session)
         dwell += (dwell_ms or 0) / 1000
         topics[item.split("_")[0]] += weight
+        items[item] += weight
         cities[city] += weight
         if vibe:
             vibes[vibe] += weight
@@ -184,7 +185,7 @@ def naive_profile(conn: psycopg.Connection, user_id: str, day: date, half_life_d
     if previous:
         old = 0.5 ** (max((day - date.fromisoformat(previous["evidence_day"])).days, 0) / half_life_days)
         for key, counter, entries in (("topic", topics, previous["interests"]), ("city", cities, previous["cities"]),
-                                      ("vibe", vibes, previous["vibe"]["scores"])):
+                                      ("vibe", vibes, previous["vibe"]["scores"]), ("item", items, previous.get("items", []))):
             for entry in entries:
                 counter[entry[key]] += entry["weight"] * old
         for name, count in previous["engagement"].items():
@@ -204,6 +205,7 @@ def naive_profile(conn: psycopg.Connection, user_id: str, day: date, half_life_d
                  "scores": [{"vibe": k, "weight": round(v, 3)} for k, v in vibes.most_common(5)]},
         "interests": [{"topic": k, "weight": round(v, 3)} for k, v in topics.most_common(10)],
         "cities": [{"city": k, "weight": round(v, 3)} for k, v in cities.most_common(5)],
+        "items": [{"item": k, "weight": round(v, 3)} for k, v in items.most_common(10)],
         "travel_style": "explorer",
         "activity": {"hours": [round(h, 2) for h in hours], "peak_hour": hours.index(max(hours)), "daypart": None,
                      "sessions": float(len(sessions)), "dwell_seconds": round(dwell, 2)},

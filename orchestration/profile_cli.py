@@ -129,6 +129,7 @@ def describe(profile: dict) -> str:
         f"  vibe        {profile['vibe']['label'] or '-'} ({weighted(profile['vibe']['scores'], 'vibe')})",
         f"  interests   {weighted(profile['interests'], 'topic')}",
         f"  cities      {weighted(profile['cities'], 'city')}",
+        f"  items       {weighted(profile.get('items', []), 'item')}",
         f"  style       {profile['travel_style']}",
         f"  activity    {peak}; {activity['sessions']:g} sessions, {activity['dwell_seconds']:,.0f} s dwell",
         "  engagement  " + ", ".join(f"{name} {count:g}" for name, count in profile["engagement"].items() if count),

@@ -33,6 +33,7 @@ T = TypeVar("T")
 class FallbackReason(StrEnum):
     NO_API_KEY = "no_api_key"
     BUDGET_EXHAUSTED = "budget_exhausted"
+    USER_BUDGET_EXHAUSTED = "user_budget_exhausted"  # the user spent their daily tokens; no request is made
     RATE_LIMITED = "rate_limited"
     TIMEOUT = "timeout"
     SERVER_ERROR = "server_error"

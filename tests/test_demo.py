@@ -33,6 +33,7 @@ def test_demo_on_a_tiny_size_completes_and_reruns_safely(demo_home):
     assert first.stdout.count("ingest_job: ok in") == 2
     assert first.stdout.count("nightly_lifecycle_job: ok in") == 2
     assert "signals into" in first.stdout and "similar users:" in first.stdout
+    assert first.stdout.count("      summary: ") == first.stdout.count("      interests: ") >= 1
     day_rows = [line for line in first.stdout.splitlines() if line.strip().startswith("20")]
     assert day_rows and all(int(line.split()[1].replace(",", "")) > 300 for line in day_rows if ": ok" not in line)
     assert "Open the UI with `make dev`" in first.stdout

@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -17,7 +18,7 @@ from psycopg import sql
 import assets.user_profiles as user_profiles_module
 from assets.distillers import LocalDistiller
 from assets.ingestion import SignalIngestor
-from assets.profile_schema import validate_profile
+from assets.profile_schema import PROFILE_SCHEMA, validate_profile
 from assets.user_profiles import (
     DistillerResource,
     InvalidProfiles,
@@ -56,13 +57,13 @@ def signal(user: str, event_type: str = "view", *, day: date = DAY, hour: int = 
     }
 
 
-def mixed(seed: int, users: int, count: int, day: date = DAY, cities: list[str] = CITIES) -> list[dict]:
+def mixed(seed: int, users: int, count: int, day: date = DAY, cities: list[str] = CITIES, items_per_topic: int = 50) -> list[dict]:
     """A reproducible batch of varied signals from `users` users."""
     rng = random.Random(seed)
     return [
         signal(
             f"u_{rng.randrange(users):03d}", rng.choice(EVENT_TYPES), day=day, hour=rng.randrange(1, 23),
-            city=rng.choice(cities), item=f"{rng.choice(TOPICS)}_{rng.randrange(50):04d}",
+            city=rng.choice(cities), item=f"{rng.choice(TOPICS)}_{rng.randrange(items_per_topic):04d}",
             vibe=rng.choice(VIBES), text=f"ideas for a trip, take {rng.randrange(9)}", session=f"s{rng.randrange(4)}",
         )
         for _ in range(count)
@@ -135,6 +136,7 @@ def test_users_with_different_behaviour_get_meaningfully_different_profiles(post
     }
     assert profiles["booker"]["interests"][0] == {"topic": "stay", "weight": 6 * 8.0 + 10 * 1.0}
     assert profiles["booker"]["booked_items"][:1] and len(profiles["booker"]["booked_items"]) == 6
+    assert profiles["booker"]["items"][:2] == [{"item": "stay_0001", "weight": 18.0}, {"item": "stay_0005", "weight": 8.0}]
     assert profiles["planner"]["saved_items"][0].startswith("food_") and profiles["planner"]["cities"][0]["city"] == "Kyoto"
     assert len(profiles["dreamer"]["cities"]) == 5 and profiles["dreamer"]["vibe"]["label"] == "slow traveller"
     assert profiles["dreamer"]["activity"]["daypart"] == "morning" and profiles["chatter"]["activity"]["peak_hour"] == 22
@@ -190,6 +192,12 @@ def test_quotes_and_backslashes_survive_every_round_trip(postgres):
     assert profile["saved_items"] == ["stay_\\x"] and profile["vibe"]["label"] == '"quoted"'
 
 
+def test_the_published_schema_is_the_one_profiles_are_validated_against():
+    # Regenerate after changing the schema: json.dumps(PROFILE_SCHEMA, indent=2, ensure_ascii=False).
+    published = json.loads((Path(__file__).resolve().parent.parent / "docs" / "profile.schema.json").read_text())
+    assert published == PROFILE_SCHEMA
+
+
 # -- exactly once -------------------------------------------------------------------------------
 
 
@@ -208,9 +216,9 @@ def test_a_second_run_distills_nothing_and_changes_nothing(postgres):
 
 
 def test_signals_arriving_between_runs_are_distilled_once(postgres, other_postgres):
-    # Five cities stay within the kept top entries, and sessions s0-s3 span the runs: the profiles
-    # of three intra-day runs must be those of one run at the end of the day.
-    batches = [mixed(seed, users=20, count=120, cities=CITIES[:5]) for seed in range(3)]
+    # Five cities and six items stay within the kept top entries, and sessions s0-s3 span the runs:
+    # the profiles of three intra-day runs must be those of one run at the end of the day.
+    batches = [mixed(seed, users=20, count=120, cities=CITIES[:5], items_per_topic=1) for seed in range(3)]
     intraday = make_distiller(postgres)
     for hour, batch in zip((8, 12, 16), batches, strict=True):
         ingest(postgres, batch, hour=hour)
@@ -267,8 +275,8 @@ def test_a_run_killed_half_way_then_rerun_equals_one_clean_run(postgres, other_p
 def test_profiles_another_run_changed_during_the_merge_are_merged_again(postgres, other_postgres, monkeypatch):
     yesterday = DAY - timedelta(days=1)
     for target in (postgres, other_postgres):
-        ingest(target, mixed(1, users=20, count=150, day=yesterday, cities=CITIES[:5]), day=yesterday)
-        ingest(target, mixed(2, users=20, count=150, cities=CITIES[:5]))
+        ingest(target, mixed(1, users=20, count=150, day=yesterday, cities=CITIES[:5], items_per_topic=1), day=yesterday)
+        ingest(target, mixed(2, users=20, count=150, cities=CITIES[:5], items_per_topic=1))
     in_sequence = make_distiller(other_postgres)
     in_sequence.distill_day(yesterday)
     in_sequence.distill_day(DAY)
@@ -295,12 +303,12 @@ def test_profiles_another_run_changed_during_the_merge_are_merged_again(postgres
 
 
 def test_backfilling_an_older_day_counts_nothing_twice_and_order_does_not_matter(postgres, other_postgres):
-    # Within the kept top entries (5 cities here), merging is order-independent; beyond them, the
-    # weakest entries are dropped at each merge, the one approximation of the evidence.
+    # Within the kept top entries (5 cities and 6 items here), merging is order-independent; beyond
+    # them, the weakest entries are dropped at each merge, the one approximation of the evidence.
     day1, day2 = DAY, DAY + timedelta(days=1)
     for target in (postgres, other_postgres):
-        ingest(target, mixed(1, users=15, count=200, day=day1, cities=CITIES[:5]), day=day1)
-        ingest(target, mixed(2, users=15, count=200, day=day2, cities=CITIES[:5]), day=day2)
+        ingest(target, mixed(1, users=15, count=200, day=day1, cities=CITIES[:5], items_per_topic=1), day=day1)
+        ingest(target, mixed(2, users=15, count=200, day=day2, cities=CITIES[:5], items_per_topic=1), day=day2)
     in_order = make_distiller(other_postgres)
     in_order.distill_day(day1)
     in_order.distill_day(day2)
@@ -540,6 +548,9 @@ def test_run_metadata_tells_the_story(postgres):
     assert metadata["signals_in"] == 100 and metadata["profiles_updated"] == metadata["versions_written"] == 10
     assert metadata["signals_per_profile_update"] == 10.0 and metadata["llm_calls"] == 0
     assert metadata["day_users_distilled"] == 10 and metadata["seconds"] > 0
+    # The local distiller spends nothing, and says so.
+    spend = ("llm_input_tokens", "llm_output_tokens", "llm_cost_usd", "llm_calls_per_1k_signals", "cost_per_1k_signals_usd")
+    assert [metadata[key] for key in spend] == [0] * len(spend)
 
 
 def test_copy_out_streams_every_row_and_raises_a_failure_after_rows_were_sent(postgres, tmp_path):

@@ -19,7 +19,8 @@ collected AS (
         user_id,
         list({'evidence': evidence, 'key': key}) FILTER (WHERE kind = 'interest') AS interests,
         list({'evidence': evidence, 'key': key}) FILTER (WHERE kind = 'city') AS cities,
-        list({'evidence': evidence, 'key': key}) FILTER (WHERE kind = 'vibe') AS vibes
+        list({'evidence': evidence, 'key': key}) FILTER (WHERE kind = 'vibe') AS vibes,
+        list({'evidence': evidence, 'key': key}) FILTER (WHERE kind = 'item') AS items
     FROM summed
     GROUP BY user_id
 ),
@@ -30,12 +31,14 @@ kept AS (
         user_id,
         list_sort(coalesce(interests, []), 'DESC')[1:$max_interests] AS interests,
         list_sort(coalesce(cities, []), 'DESC')[1:$max_cities] AS cities,
-        list_sort(coalesce(vibes, []), 'DESC')[1:$max_vibes] AS vibes
+        list_sort(coalesce(vibes, []), 'DESC')[1:$max_vibes] AS vibes,
+        list_sort(coalesce(items, []), 'DESC')[1:$max_items] AS items
     FROM collected
 )
 SELECT
     user_id,
     [{'topic': e.key, 'weight': e.evidence} FOR e IN interests] AS interests,
     [{'city': e.key, 'weight': e.evidence} FOR e IN cities] AS cities,
-    [{'vibe': e.key, 'weight': e.evidence} FOR e IN vibes] AS vibes
+    [{'vibe': e.key, 'weight': e.evidence} FOR e IN vibes] AS vibes,
+    [{'item': e.key, 'weight': e.evidence} FOR e IN items] AS items
 FROM kept

@@ -1,10 +1,11 @@
--- Event-weighted evidence per user and key (interest topic, city, vibe) of a chunk of shards' new signals (each shard past its own watermark) (DuckDB).
+-- Event-weighted evidence per user and key (interest topic, city, vibe, item) of a chunk of shards' new signals (each shard past its own watermark) (DuckDB).
 CREATE OR REPLACE TEMP TABLE new_keys AS
 WITH weighted AS (
     SELECT
         user_id,
         city,
         vibe,
+        item_id,
         coalesce(category, nullif(split_part(item_id, '_', 1), '')) AS topic,
         event_weight(event_type) AS weight
     FROM day_signals
@@ -18,3 +19,6 @@ FROM weighted WHERE city IS NOT NULL GROUP BY user_id, city
 UNION ALL
 SELECT user_id, 'vibe', clean_key(vibe), sum(weight)
 FROM weighted WHERE vibe IS NOT NULL GROUP BY user_id, vibe
+UNION ALL
+SELECT user_id, 'item', clean_key(item_id), sum(weight)
+FROM weighted WHERE item_id IS NOT NULL GROUP BY user_id, item_id

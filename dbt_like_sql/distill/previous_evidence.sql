@@ -16,6 +16,7 @@ FROM (
         "interests": [{"topic": "VARCHAR", "weight": "DOUBLE"}],
         "cities": [{"city": "VARCHAR", "weight": "DOUBLE"}],
         "vibe": {"scores": [{"vibe": "VARCHAR", "weight": "DOUBLE"}]},
+        "items": [{"item": "VARCHAR", "weight": "DOUBLE"}],
         "activity": {"hours": ["DOUBLE"], "sessions": "DOUBLE", "dwell_seconds": "DOUBLE"},
         "engagement": {"view": "DOUBLE", "click": "DOUBLE", "scroll": "DOUBLE", "dwell": "DOUBLE",
                        "search": "DOUBLE", "save": "DOUBLE", "book": "DOUBLE", "chat_message": "DOUBLE"},

@@ -29,6 +29,7 @@ SELECT
         'vibe': {'label': k.vibes[1].vibe, 'scores': coalesce(k.vibes, [])},
         'interests': coalesce(k.interests, []),
         'cities': coalesce(k.cities, []),
+        'items': coalesce(k.items, []),
         'travel_style': i.travel_style,
         'activity': {
             'hours': list_transform(m.hours, lambda x: round(x, 2)),
