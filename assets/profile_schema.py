@@ -106,8 +106,8 @@ PROFILE_SCHEMA: dict[str, Any] = {
         "cities": _weighted_list("city", MAX_CITIES, "Cities the user engages with, weighted like interests."),
         "items": _weighted_list(
             "item", MAX_ITEMS,
-            "The items (props.item_id) the user engages with most, weighted like interests; absent from "
-            "profiles written before items were kept.",
+            "The items (props.item_id) the user acted on most (click, dwell, save, book; seeing one in a list "
+            "does not count), weighted like interests; absent from profiles written before items were kept.",
         ),
         "travel_style": {"enum": list(TRAVEL_STYLES)},
         "activity": {

@@ -177,7 +177,8 @@ def naive_profile(conn: psycopg.Connection, user_id: str, day: date, half_life_d
         sessions.add(session)
         dwell += (dwell_ms or 0) / 1000
         topics[item.split("_")[0]] += weight
-        items[item] += weight
+        if event_type in ("click", "dwell", "save", "book"):
+            items[item] += weight
         cities[city] += weight
         if vibe:
             vibes[vibe] += weight

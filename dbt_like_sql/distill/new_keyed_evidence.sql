@@ -5,7 +5,8 @@ WITH weighted AS (
         user_id,
         city,
         vibe,
-        item_id,
+        -- Item evidence comes from acting on an item, not from seeing it in a list.
+        CASE WHEN event_type IN ('click', 'dwell', 'save', 'book') THEN item_id END AS acted_item,
         coalesce(category, nullif(split_part(item_id, '_', 1), '')) AS topic,
         event_weight(event_type) AS weight
     FROM day_signals
@@ -20,5 +21,5 @@ UNION ALL
 SELECT user_id, 'vibe', clean_key(vibe), sum(weight)
 FROM weighted WHERE vibe IS NOT NULL GROUP BY user_id, vibe
 UNION ALL
-SELECT user_id, 'item', clean_key(item_id), sum(weight)
-FROM weighted WHERE item_id IS NOT NULL GROUP BY user_id, item_id
+SELECT user_id, 'item', clean_key(acted_item), sum(weight)
+FROM weighted WHERE acted_item IS NOT NULL GROUP BY user_id, acted_item
