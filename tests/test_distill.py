@@ -273,6 +273,40 @@ def test_a_run_killed_half_way_then_rerun_equals_one_clean_run(postgres, other_p
     assert profile_state(postgres) == profile_state(other_postgres)
 
 
+def test_a_run_resumed_after_new_batches_arrived_equals_one_clean_run(postgres, other_postgres, monkeypatch):
+    batches = [mixed(seed, users=30, count=200, cities=CITIES[:5], items_per_topic=1) for seed in range(3)]
+    for hour, batch in zip((8, 9, 10), batches, strict=True):
+        ingest(other_postgres, batch, hour=hour)
+    make_distiller(other_postgres).distill_day(DAY)
+    for hour, batch in zip((8, 9), batches[:2], strict=True):
+        ingest(postgres, batch, hour=hour)
+
+    real_store = user_profiles_module.store_profiles
+    stored: list[int] = []
+
+    def killed_after_two_shards(conn, work, shard, versions_kept):
+        if len(stored) == 2:
+            raise KeyboardInterrupt("worker killed")
+        stored.append(shard)
+        return real_store(conn, work, shard, versions_kept)
+
+    monkeypatch.setattr(user_profiles_module, "store_profiles", killed_after_two_shards)
+    with pytest.raises(KeyboardInterrupt):
+        make_distiller(postgres).distill_day(DAY)
+    monkeypatch.setattr(user_profiles_module, "store_profiles", real_store)
+    ingest(postgres, batches[2], hour=10)
+    # One chunk of all four shards, two of them already past the first two batches: each shard
+    # merges from its own watermark, and a session seen in a merged batch is not counted again.
+    make_distiller(postgres, merge_workers=3).distill_day(DAY)
+
+    def current(state: dict) -> dict:
+        return {user: {k: v for k, v in doc.items() if k != "version"} for user, (_, doc) in state["current"].items()}
+
+    mine, theirs = profile_state(postgres), profile_state(other_postgres)
+    assert current(mine) == current(theirs)
+    assert [mark[:3] for mark in mine["watermarks"]] == [mark[:3] for mark in theirs["watermarks"]]
+
+
 def test_profiles_another_run_changed_during_the_merge_are_merged_again(postgres, other_postgres, monkeypatch):
     yesterday = DAY - timedelta(days=1)
     for target in (postgres, other_postgres):
