@@ -24,6 +24,7 @@ MAX_INTERESTS = 10
 MAX_CITIES = 5
 MAX_VIBES = 5
 MAX_ITEMS = 10
+MAX_TOP_ITEMS = 5
 MAX_TAGS = 5
 MAX_KEY_CHARS = 80
 MAX_SUMMARY_CHARS = 400
@@ -105,7 +106,7 @@ PROFILE_SCHEMA: dict[str, Any] = {
         ),
         "cities": _weighted_list("city", MAX_CITIES, "Cities the user engages with, weighted like interests."),
         "items": _weighted_list(
-            "item", MAX_ITEMS,
+            "item", MAX_TOP_ITEMS,
             "The items (props.item_id) the user acted on most (click, dwell, save, book; seeing one in a list "
             "does not count), weighted like interests; absent from profiles written before items were kept.",
         ),

@@ -49,6 +49,7 @@ from assets.profile_schema import (
     MAX_CITIES,
     MAX_INTERESTS,
     MAX_ITEMS,
+    MAX_TOP_ITEMS,
     MAX_KEY_CHARS,
     MAX_SUMMARY_CHARS,
     MAX_TAGS,
@@ -247,7 +248,7 @@ class DistillerResource(dg.ConfigurableResource):
             "llm_signal_threshold": self.llm_signal_threshold,
             "llm_min_signals_on_persona_change": self.llm_min_signals_on_persona_change,
             "max_interests": MAX_INTERESTS, "max_cities": MAX_CITIES, "max_vibes": MAX_VIBES,
-            "max_items": MAX_ITEMS, "max_tags": MAX_TAGS, "max_summary_chars": MAX_SUMMARY_CHARS, "max_id_chars": MAX_ID_CHARS,
+            "max_items": MAX_ITEMS, "max_top_items": MAX_TOP_ITEMS, "max_tags": MAX_TAGS, "max_summary_chars": MAX_SUMMARY_CHARS, "max_id_chars": MAX_ID_CHARS,
             "personas": list(PERSONAS), "travel_styles": list(TRAVEL_STYLES), "dayparts": list(DAYPARTS),
             "key_pattern": rf"[^\x00-\x1f\x7f<>]{{1,{MAX_KEY_CHARS}}}", "tag_pattern": TAG_PATTERN,
         }

@@ -206,7 +206,7 @@ def naive_profile(conn: psycopg.Connection, user_id: str, day: date, half_life_d
                  "scores": [{"vibe": k, "weight": round(v, 3)} for k, v in vibes.most_common(5)]},
         "interests": [{"topic": k, "weight": round(v, 3)} for k, v in topics.most_common(10)],
         "cities": [{"city": k, "weight": round(v, 3)} for k, v in cities.most_common(5)],
-        "items": [{"item": k, "weight": round(v, 3)} for k, v in items.most_common(10)],
+        "items": [{"item": k, "weight": round(v, 3)} for k, v in items.most_common(5)],
         "travel_style": "explorer",
         "activity": {"hours": [round(h, 2) for h in hours], "peak_hour": hours.index(max(hours)), "daypart": None,
                      "sessions": float(len(sessions)), "dwell_seconds": round(dwell, 2)},

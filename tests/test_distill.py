@@ -57,13 +57,21 @@ def signal(user: str, event_type: str = "view", *, day: date = DAY, hour: int = 
     }
 
 
-def mixed(seed: int, users: int, count: int, day: date = DAY, cities: list[str] = CITIES, items_per_topic: int = 50) -> list[dict]:
+# Few enough cities, topics and items for every one to stay among a profile's kept top entries: only
+# then is merging order-independent (beyond them, the weakest entries are dropped at each merge).
+WITHIN_KEPT = {"cities": CITIES[:5], "topics": TOPICS[:5], "items_per_topic": 1}
+
+
+def mixed(
+    seed: int, users: int, count: int, day: date = DAY, cities: list[str] = CITIES, topics: list[str] = TOPICS,
+    items_per_topic: int = 50,
+) -> list[dict]:
     """A reproducible batch of varied signals from `users` users."""
     rng = random.Random(seed)
     return [
         signal(
             f"u_{rng.randrange(users):03d}", rng.choice(EVENT_TYPES), day=day, hour=rng.randrange(1, 23),
-            city=rng.choice(cities), item=f"{rng.choice(TOPICS)}_{rng.randrange(items_per_topic):04d}",
+            city=rng.choice(cities), item=f"{rng.choice(topics)}_{rng.randrange(items_per_topic):04d}",
             vibe=rng.choice(VIBES), text=f"ideas for a trip, take {rng.randrange(9)}", session=f"s{rng.randrange(4)}",
         )
         for _ in range(count)
@@ -137,7 +145,7 @@ def test_users_with_different_behaviour_get_meaningfully_different_profiles(post
     assert profiles["booker"]["interests"][0] == {"topic": "stay", "weight": 6 * 8.0 + 10 * 1.0}
     assert profiles["booker"]["booked_items"][:1] and len(profiles["booker"]["booked_items"]) == 6
     # Items are weighted by what the user did with them: six bookings count, ten views of one do not.
-    assert profiles["booker"]["items"] == [{"item": f"stay_{i:04d}", "weight": 8.0} for i in reversed(range(6))]
+    assert profiles["booker"]["items"] == [{"item": f"stay_{i:04d}", "weight": 8.0} for i in (5, 4, 3, 2, 1)]
     assert profiles["planner"]["saved_items"][0].startswith("food_") and profiles["planner"]["cities"][0]["city"] == "Kyoto"
     assert len(profiles["dreamer"]["cities"]) == 5 and profiles["dreamer"]["vibe"]["label"] == "slow traveller"
     assert profiles["dreamer"]["activity"]["daypart"] == "morning" and profiles["chatter"]["activity"]["peak_hour"] == 22
@@ -217,9 +225,9 @@ def test_a_second_run_distills_nothing_and_changes_nothing(postgres):
 
 
 def test_signals_arriving_between_runs_are_distilled_once(postgres, other_postgres):
-    # Five cities and six items stay within the kept top entries, and sessions s0-s3 span the runs:
-    # the profiles of three intra-day runs must be those of one run at the end of the day.
-    batches = [mixed(seed, users=20, count=120, cities=CITIES[:5], items_per_topic=1) for seed in range(3)]
+    # Sessions s0-s3 span the runs: the profiles of three intra-day runs must be those of one run at
+    # the end of the day.
+    batches = [mixed(seed, users=20, count=120, **WITHIN_KEPT) for seed in range(3)]
     intraday = make_distiller(postgres)
     for hour, batch in zip((8, 12, 16), batches, strict=True):
         ingest(postgres, batch, hour=hour)
@@ -274,7 +282,7 @@ def test_a_run_killed_half_way_then_rerun_equals_one_clean_run(postgres, other_p
 
 
 def test_a_run_resumed_after_new_batches_arrived_equals_one_clean_run(postgres, other_postgres, monkeypatch):
-    batches = [mixed(seed, users=30, count=200, cities=CITIES[:5], items_per_topic=1) for seed in range(3)]
+    batches = [mixed(seed, users=30, count=200, **WITHIN_KEPT) for seed in range(3)]
     for hour, batch in zip((8, 9, 10), batches, strict=True):
         ingest(other_postgres, batch, hour=hour)
     make_distiller(other_postgres).distill_day(DAY)
@@ -310,8 +318,8 @@ def test_a_run_resumed_after_new_batches_arrived_equals_one_clean_run(postgres, 
 def test_profiles_another_run_changed_during_the_merge_are_merged_again(postgres, other_postgres, monkeypatch):
     yesterday = DAY - timedelta(days=1)
     for target in (postgres, other_postgres):
-        ingest(target, mixed(1, users=20, count=150, day=yesterday, cities=CITIES[:5], items_per_topic=1), day=yesterday)
-        ingest(target, mixed(2, users=20, count=150, cities=CITIES[:5], items_per_topic=1))
+        ingest(target, mixed(1, users=20, count=150, day=yesterday, **WITHIN_KEPT), day=yesterday)
+        ingest(target, mixed(2, users=20, count=150, **WITHIN_KEPT))
     in_sequence = make_distiller(other_postgres)
     in_sequence.distill_day(yesterday)
     in_sequence.distill_day(DAY)
@@ -338,12 +346,10 @@ def test_profiles_another_run_changed_during_the_merge_are_merged_again(postgres
 
 
 def test_backfilling_an_older_day_counts_nothing_twice_and_order_does_not_matter(postgres, other_postgres):
-    # Within the kept top entries (5 cities and 6 items here), merging is order-independent; beyond
-    # them, the weakest entries are dropped at each merge, the one approximation of the evidence.
     day1, day2 = DAY, DAY + timedelta(days=1)
     for target in (postgres, other_postgres):
-        ingest(target, mixed(1, users=15, count=200, day=day1, cities=CITIES[:5], items_per_topic=1), day=day1)
-        ingest(target, mixed(2, users=15, count=200, day=day2, cities=CITIES[:5], items_per_topic=1), day=day2)
+        ingest(target, mixed(1, users=15, count=200, day=day1, **WITHIN_KEPT), day=day1)
+        ingest(target, mixed(2, users=15, count=200, day=day2, **WITHIN_KEPT), day=day2)
     in_order = make_distiller(other_postgres)
     in_order.distill_day(day1)
     in_order.distill_day(day2)
@@ -431,7 +437,7 @@ def test_parts_of_a_day_take_disjoint_shards(postgres):
 
 def test_a_day_fans_out_over_processes_as_one_run(postgres, other_postgres, database_url, tmp_path):
     for target in (postgres, other_postgres):
-        ingest(target, mixed(1, users=60, count=400, cities=CITIES[:5]))
+        ingest(target, mixed(1, users=60, count=400, **WITHIN_KEPT))
     environment = {**os.environ, "DATABASE_URL": database_url, "DISTILLERY_HOME": str(tmp_path / "home")}
     command = [sys.executable, "-m", "orchestration.cli", "distill", DAY.isoformat(), "--part"]
     processes = [

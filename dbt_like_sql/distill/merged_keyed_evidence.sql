@@ -32,7 +32,7 @@ kept AS (
         list_sort(coalesce(interests, []), 'DESC')[1:$max_interests] AS interests,
         list_sort(coalesce(cities, []), 'DESC')[1:$max_cities] AS cities,
         list_sort(coalesce(vibes, []), 'DESC')[1:$max_vibes] AS vibes,
-        list_sort(coalesce(items, []), 'DESC')[1:$max_items] AS items
+        list_sort(coalesce(items, []), 'DESC')[1:$max_top_items] AS items
     FROM collected
 )
 SELECT

@@ -13,7 +13,7 @@ WITH rules AS (
                  doc.persona.scores.decider, doc.persona.scores.researcher, doc.persona.scores.conversationalist]])
                 THEN 'persona score outside [0, 1]'
             WHEN len(doc.interests) > $max_interests OR len(doc.cities) > $max_cities OR len(doc.vibe.scores) > $max_vibes
-                 OR len(doc.items) > $max_items OR len(doc.saved_items) > $max_items OR len(doc.booked_items) > $max_items OR len(doc.tags) > $max_tags
+                 OR len(doc.items) > $max_top_items OR len(doc.saved_items) > $max_items OR len(doc.booked_items) > $max_items OR len(doc.tags) > $max_tags
                 THEN 'a list is longer than allowed'
             WHEN list_bool_or([e.weight < 0 OR NOT regexp_full_match(e.topic, $key_pattern) FOR e IN doc.interests])
                 OR list_bool_or([e.weight < 0 OR NOT regexp_full_match(e.city, $key_pattern) FOR e IN doc.cities])
