@@ -1,9 +1,10 @@
 """The user profile document: its JSON Schema (the contract with the product) and its validation.
 
-A profile is small (about 1 KB), self-contained (it holds the decayed evidence the next merge
-starts from) and safe to show: every string it derives from behaviour or a model is capped and free
-of markup and control characters; the user_id is the product's own key, kept as ingested. A `weight` is decayed, event-weighted evidence (a signal counts less as it ages, a
-booking more than a view); divide by a list's total for shares. `scores` sum to 1.
+A profile is small (about 1 KB), self-contained (it holds the decayed evidence the next merge starts
+from) and safe to show: every string it derives from behaviour or a model is capped and free of
+markup and control characters; the user_id is the product's own key, kept as ingested. A `weight` is
+decayed, event-weighted evidence (a signal counts less as it ages, a booking more than a view);
+divide by a list's total for shares. `scores` sum to 1.
 """
 
 import json

@@ -14,6 +14,7 @@ from assets.user_profiles import DistillerResource, DistillReport
 from orchestration.settings import Settings
 from orchestration.wiring import build_resources
 
+
 def part_of(text: str) -> tuple[int, int]:
     """'K/N' as (K, N), with 0 <= K < N."""
     match = re.fullmatch(r"(\d+)/(\d+)", text)
@@ -59,4 +60,3 @@ def summary(report: DistillReport) -> str:
         + ("; complete" if report.complete else ""),
     ]
     return "\n".join(lines)
-

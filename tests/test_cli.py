@@ -54,6 +54,17 @@ def test_ingest_refuses_while_the_breaker_is_open_until_resume(cli_env, capsys, 
     assert "10 stored" in capsys.readouterr().out
 
 
+def test_distill_takes_a_day_and_a_part_of_its_shards(cli_env, capsys):
+    assert main(["distill", "2026-11-20"]) == 0
+    assert "0 signals into 0 profiles" in capsys.readouterr().out
+    for bad in ("2/2", "1of2", "-1/2"):
+        with pytest.raises(SystemExit):
+            main(["distill", "2026-11-20", f"--part={bad}"])
+        assert "want K/N with 0 <= K < N" in capsys.readouterr().err
+    assert main(["distill", "2026-11-20", "--part", "20/32"]) == 2
+    assert "holds none of the 16 shards" in capsys.readouterr().err
+
+
 def test_ingest_without_files_is_a_usage_error(cli_env, capsys):
     assert main(["ingest"]) == 2
     assert main(["ingest", str(cli_env / "missing.ndjson")]) == 1
