@@ -2,15 +2,30 @@
 -- A session already counted by an earlier run of the day (in a batch at or below its shard's watermark)
 -- comes out as a NULL new_session_id, so a session spanning two runs counts once, as in one clean run.
 COPY (
-    WITH counted_sessions AS (
-        SELECT DISTINCT user_id, session_id
-        FROM raw_signals
+    WITH earlier_rows_of_pending_sessions AS MATERIALIZED (
+        -- A hash of the pending rows' sessions, probed by the day's earlier rows.
+        SELECT earlier.user_id, earlier.session_id, earlier.batch_id
+        FROM raw_signals AS earlier
         WHERE %(seen_upto)s > 0
-          AND received_at >= %(day)s::date::timestamp AT TIME ZONE 'UTC'
-          AND received_at < (%(day)s::date + 1)::timestamp AT TIME ZONE 'UTC'
-          AND session_id IS NOT NULL
-          AND batch_id <= %(seen_upto)s
-          AND batch_id <= (%(watermarks)s::bigint[])[mod(hashtextextended(user_id, 0) & 2147483647, %(shards)s) + 1]
+          AND earlier.received_at >= %(day)s::date::timestamp AT TIME ZONE 'UTC'
+          AND earlier.received_at < (%(day)s::date + 1)::timestamp AT TIME ZONE 'UTC'
+          AND earlier.batch_id <= %(seen_upto)s
+          AND (earlier.user_id, earlier.session_id) IN (
+              SELECT pending.user_id, pending.session_id
+              FROM raw_signals AS pending
+              WHERE pending.received_at >= %(day)s::date::timestamp AT TIME ZONE 'UTC'
+                AND pending.received_at < (%(day)s::date + 1)::timestamp AT TIME ZONE 'UTC'
+                AND pending.batch_id > %(after)s
+                AND pending.batch_id <= %(upto)s
+                AND pending.session_id IS NOT NULL
+                AND mod(hashtextextended(pending.user_id, 0) & 2147483647, %(shards)s) = ANY(%(shard_set)s)
+          )
+    ),
+    counted_sessions AS (
+        -- Each shard's own watermark, hashed only for the rows that matched.
+        SELECT DISTINCT user_id, session_id
+        FROM earlier_rows_of_pending_sessions
+        WHERE batch_id <= (%(watermarks)s::bigint[])[mod(hashtextextended(user_id, 0) & 2147483647, %(shards)s) + 1]
     )
     SELECT
         signals.user_id,
