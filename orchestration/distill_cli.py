@@ -39,7 +39,7 @@ def run_distill(args: argparse.Namespace) -> int:
     distiller: DistillerResource = build_resources(Settings.from_env())["distiller"]
     number, parts = args.part
     where = f"part {number}/{parts} of " if parts > 1 else ""
-    print(f"distilling {where}{args.day} ({distiller.distiller().name} distiller) ...", flush=True)
+    print(f"distilling {where}{args.day} ({distiller.provider} distiller) ...", flush=True)
     try:
         report = distiller.distill_day(args.day, part=args.part)
     except ValueError as error:

@@ -102,6 +102,11 @@ def profile_state(postgres: PostgresResource) -> dict:
     return {"current": current, "versions": versions, "watermarks": marks, "days": days}
 
 
+def current_documents(state: dict) -> dict:
+    """The current profiles of a profile_state without their version numbers, which count runs, not evidence."""
+    return {user: {k: v for k, v in doc.items() if k != "version"} for user, (_, doc) in state["current"].items()}
+
+
 @pytest.fixture
 def other_postgres(pg_server, tmp_path):
     """A second fresh database, for comparing two histories of the same signals."""
@@ -238,12 +243,8 @@ def test_signals_arriving_between_runs_are_distilled_once(postgres, other_postgr
 
     mine, theirs = profile_state(postgres), profile_state(other_postgres)
     assert mine["days"][0][1] == theirs["days"][0][1] == 360
-
-    def without_version(state: dict) -> dict:
-        return {user: {k: v for k, v in doc.items() if k != "version"} for user, (_, doc) in state["current"].items()}
-
-    assert without_version(mine) == without_version(theirs)
-    assert max(doc["activity"]["sessions"] for doc in without_version(mine).values()) <= 4
+    assert current_documents(mine) == current_documents(theirs)
+    assert max(doc["activity"]["sessions"] for doc in current_documents(mine).values()) <= 4
 
 
 def test_a_run_killed_half_way_then_rerun_equals_one_clean_run(postgres, other_postgres, monkeypatch):
@@ -307,11 +308,8 @@ def test_a_run_resumed_after_new_batches_arrived_equals_one_clean_run(postgres, 
     # merges from its own watermark, and a session seen in a merged batch is not counted again.
     make_distiller(postgres, merge_workers=3).distill_day(DAY)
 
-    def current(state: dict) -> dict:
-        return {user: {k: v for k, v in doc.items() if k != "version"} for user, (_, doc) in state["current"].items()}
-
     mine, theirs = profile_state(postgres), profile_state(other_postgres)
-    assert current(mine) == current(theirs)
+    assert current_documents(mine) == current_documents(theirs)
     assert [mark[:3] for mark in mine["watermarks"]] == [mark[:3] for mark in theirs["watermarks"]]
 
 
